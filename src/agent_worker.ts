@@ -1,0 +1,54 @@
+/**
+ * The agent process: `node lib/agent_worker.js '<public options JSON>'`, forked by the master.
+ * The full options arrive as the first IPC message. Exits 0 on SIGTERM (after agent.close()),
+ * 110 when the master disappears, 1 on a start error.
+ */
+import { graceful } from 'graceful-process';
+import sendmessage from 'sendmessage';
+import { createConsoleLogger } from './logger.js';
+import { loadFramework, loadRequires, receiveOptions, type FrameworkInstance } from './worker/bootstrap.js';
+
+const logger = createConsoleLogger(process.env.EGG_AGENT_WORKER_LOGGER_LEVEL);
+// Ctrl-C reaches the whole process group: the master decides when the agent stops.
+process.on('SIGINT', () => {});
+
+function startError(err: unknown, agent?: FrameworkInstance): void {
+  logger.error(err);
+  logger.error('[agent_worker] start error, exiting with code:1');
+  // exit 1 for real: graceful-process would turn a self-SIGTERM into exit 0 (defect D2)
+  const closing = agent ? Promise.race([agent.close(), new Promise(r => setTimeout(r, 3000))]) : Promise.resolve();
+  closing.catch(() => {}).finally(() => process.exit(1));
+}
+
+async function main(): Promise<void> {
+  const options = await receiveOptions();
+  if (!options) process.exit(110);
+  let agent: FrameworkInstance;
+  try {
+    await loadRequires(options);
+    const Agent = await loadFramework(options, 'Agent', ['Application']);
+    agent = new Agent(options);
+  } catch (err) {
+    startError(err);
+    return;
+  }
+  let failed = false;
+  const onStartError = (err: unknown): void => {
+    if (failed) return;
+    failed = true;
+    startError(err, agent);
+  };
+  agent.once('error', onStartError);
+  agent.ready(err => {
+    if (err) {
+      onStartError(err);
+      return;
+    }
+    if (failed) return;
+    agent.removeListener('error', onStartError);
+    sendmessage(process, { action: 'agent-start', to: 'master' });
+  });
+  graceful({ logger, label: 'agent_worker', beforeExit: () => agent.close() });
+}
+
+main().catch(err => startError(err));

@@ -1,0 +1,101 @@
+/**
+ * An app worker: `node lib/app_worker.js '<public options JSON>'`, forked by cfork
+ * (node:cluster). The full options arrive as the first IPC message. Builds the framework's
+ * Application, listens, and on SIGTERM drains HTTP before app.close() and exit 0.
+ */
+import type http from 'node:http';
+import { graceful } from 'graceful-process';
+import sendmessage from 'sendmessage';
+import { createConsoleLogger } from './logger.js';
+import { loadFramework, loadRequires, receiveOptions, type FrameworkInstance } from './worker/bootstrap.js';
+import { createAppServer, Drainer, planListen } from './worker/app_server.js';
+
+const logger = createConsoleLogger(process.env.EGG_APP_WORKER_LOGGER_LEVEL);
+process.on('SIGINT', () => {});
+const gracefulTimeout = Number(process.env.GRACEFUL_TIMEOUT) || 5000;
+
+function exitWith(code: number, app?: FrameworkInstance): void {
+  // exit with the real code: graceful-process would turn a self-SIGTERM into exit 0 (D2)
+  const closing = app ? Promise.race([app.close(), new Promise(r => setTimeout(r, 3000))]) : Promise.resolve();
+  closing.catch(() => {}).finally(() => process.exit(code));
+}
+
+function startError(err: unknown, app?: FrameworkInstance): void {
+  logger.error(err);
+  logger.error('[app_worker] start error, exiting with code:1');
+  exitWith(1, app);
+}
+
+async function main(): Promise<void> {
+  const options = await receiveOptions();
+  if (!options) process.exit(0);
+  let app: FrameworkInstance;
+  try {
+    await loadRequires(options);
+    const Application = await loadFramework(options, 'Application');
+    app = new Application(options);
+  } catch (err) {
+    startError(err);
+    return;
+  }
+  let drainer: Drainer | undefined;
+  const onStartTimeout = (): void => {
+    logger.error('[app_worker] start timeout, exiting with code:1');
+    exitWith(1, app);
+  };
+  app.once('startTimeout', onStartTimeout);
+  app.ready(err => {
+    if (err) {
+      startError(err, app);
+      return;
+    }
+    app.removeListener('startTimeout', onStartTimeout);
+    try {
+      drainer = startServer(app, options);
+    } catch (e) {
+      startError(e, app);
+    }
+  });
+  graceful({
+    logger,
+    label: 'app_worker',
+    beforeExit: async () => {
+      // stop taking requests and let those in flight finish, then close the app
+      await drainer?.drain(Math.floor(gracefulTimeout / 2));
+      await app.close();
+    },
+  });
+
+  function startServer(instance: FrameworkInstance, opts: typeof options): Drainer | undefined {
+    const plan = planListen(opts!, instance);
+    sendmessage(process, { to: 'master', action: 'realport', data: { port: plan.port, protocol: plan.protocol } });
+    if (!plan.path && typeof plan.port !== 'number') {
+      logger.error('[app_worker] port should be number, but got %s(%s)', plan.port, typeof plan.port);
+      exitWith(1, instance);
+      return undefined;
+    }
+    const server = createAppServer(instance, plan);
+    const servers: http.Server[] = [server];
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      logger.error('[app_worker] server got error: %s, code: %s', err.message, err.code);
+      exitWith(1, instance);
+    });
+    instance.emit('server', server);
+    if (plan.path) server.listen(plan.path);
+    else if (plan.hostname) server.listen(plan.port as number, plan.hostname);
+    else server.listen(plan.port as number);
+    if (opts!.debugPort) {
+      // a second, plain-HTTP listener serving the same app
+      const debugServer = createAppServer(instance, { ...plan, protocol: 'http' });
+      debugServer.once('error', (err: NodeJS.ErrnoException) => {
+        logger.error('[app_worker] debug server got error: %s, code: %s', err.message, err.code);
+        exitWith(1, instance);
+      });
+      debugServer.listen(opts!.debugPort);
+      servers.push(debugServer);
+    }
+    return new Drainer(servers);
+  }
+}
+
+main().catch(err => startError(err));

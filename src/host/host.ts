@@ -1,0 +1,24 @@
+export type CloseSignal = 'SIGINT' | 'SIGQUIT' | 'SIGTERM';
+
+/**
+ * Everything the master does to its own process. The real one is ProcessHost; unit tests
+ * pass a fake and assert on what it was asked to do.
+ */
+export interface Host {
+  readonly pid: number;
+  /** True while the master has an IPC channel to a parent (egg-scripts, egg-mock, egg-bin). */
+  readonly hasParent: boolean;
+  readonly env: NodeJS.ProcessEnv;
+  onSignal(signal: CloseSignal, listener: () => void): void;
+  onExit(listener: (code: number) => void): void;
+  onParentMessage(listener: (message: unknown) => void): void;
+  /** Errors nobody caught in the master: the master must end, not carry on in an unknown state. */
+  onFatal(listener: (err: unknown) => void): void;
+  /** Never throws; drops the message when there is no parent or its channel is gone. */
+  sendToParent(message: object): void;
+  writePidFile(file: string): void;
+  removePidFile(file: string): void;
+  exit(code: number): void;
+  /** Stop listening to signals and the parent (an embedded master that is done). */
+  dispose(): void;
+}

@@ -1,0 +1,506 @@
+import os from 'node:os';
+import v8 from 'node:v8';
+import { EventEmitter } from 'node:events';
+import { format } from 'node:util';
+import { Ready } from 'get-ready';
+import { detectPort } from 'detect-port';
+import {
+  AgentWorkerDiedError, AppWorkerDiedError, ClusterAgentWorkerError, ClusterStartError, ClusterWorkerExceptionError,
+} from './errors.js';
+import { resolveFramework, type FrameworkInfo } from './framework.js';
+import { HealthCheck } from './health.js';
+import type { CloseSignal, Host } from './host/host.js';
+import { ProcessHost } from './host/process_host.js';
+import type { AppPool, Launcher, WorkerHandle } from './launcher/types.js';
+import { ProcessLauncher } from './launcher/process.js';
+import { createConsoleLogger, type Logger } from './logger.js';
+import { Messenger } from './messenger.js';
+import {
+  closeTimeouts, isProductionEnv, normalizeOptions, type ClusterOptions, type ResolvedOptions,
+} from './options.js';
+import { normalizeMessage, type Envelope, type ListeningAddress } from './protocol.js';
+import { redactOptions } from './redact.js';
+import { WorkerRegistry } from './registry.js';
+import { availableCpus } from './cpus.js';
+import { argvOptions } from './worker/options_codec.js';
+
+/** The seams: tests and embedders replace any of them. */
+export interface MasterDeps {
+  launcher: Launcher;
+  host: Host;
+  logger: Logger;
+  /** A free port for the agent's cluster-client leader. */
+  detectPort: () => Promise<number>;
+  /** The default worker count. */
+  cpus: () => number;
+  cwd: string;
+  execArgv: readonly string[];
+}
+
+export interface MasterEvents {
+  'agent-start': [];
+  'app-start': [data: { workerId: number; address: ListeningAddress }];
+  'agent-exit': [data: { code: number | null; signal: NodeJS.Signals | null }];
+  'app-exit': [data: { workerId: number; code: number | null; signal: NodeJS.Signals | null }];
+  realport: [data: { port?: number; protocol?: string }];
+  'reload-worker': [];
+  /** A user message sent `to: 'master'` (egg-cluster emitted it under its action name: D5). */
+  message: [message: Envelope];
+}
+
+const SIGNALS: CloseSignal[] = ['SIGINT', 'SIGQUIT', 'SIGTERM'];
+
+/**
+ * The cluster master: forks the agent, then the app workers once the agent has started,
+ * routes their messages, keeps them alive and shuts them down. It owns no OS resource
+ * itself: processes come from the Launcher, the master's own process is the Host.
+ */
+export class Master extends EventEmitter<MasterEvents> {
+  readonly options: ResolvedOptions;
+  readonly isProduction: boolean;
+  readonly logger: Logger;
+  readonly messenger: Messenger;
+  readonly framework: FrameworkInfo;
+  readonly registry = new WorkerRegistry();
+  isStarted = false;
+  closed = false;
+  isAllWorkerStarted = false;
+
+  readonly #ready = new Ready();
+  readonly #deps: MasterDeps;
+  readonly #host: Host;
+  readonly #health: HealthCheck;
+  readonly #startTime = Date.now();
+  #realPort: number | undefined;
+  #protocol: string;
+  #appAddress = '';
+  #pool: AppPool | undefined;
+  #appStartTime = 0;
+  #startSuccessCount = 0;
+  #agentRestartTimer: NodeJS.Timeout | undefined;
+  #closing: Promise<void> | undefined;
+  #closeStartedAt = 0;
+  #logMethod: 'info' | 'debug';
+
+  constructor(options?: ClusterOptions, deps: Partial<MasterDeps> = {}) {
+    super();
+    const host = deps.host ?? new ProcessHost();
+    const env = host.env;
+    this.logger = deps.logger ?? createConsoleLogger(env.EGG_MASTER_LOGGER_LEVEL || 'INFO');
+    const cwd = deps.cwd ?? process.cwd();
+    const { options: resolved, warnings } = normalizeOptions(options, {
+      env, cwd, execArgv: deps.execArgv ?? process.execArgv, cpus: (deps.cpus ?? availableCpus)(),
+    });
+    this.framework = resolveFramework(resolved.framework, resolved.baseDir, cwd);
+    resolved.framework = this.framework.path;
+    this.options = resolved;
+    this.#deps = {
+      launcher: deps.launcher ?? new ProcessLauncher(),
+      host,
+      logger: this.logger,
+      detectPort: deps.detectPort ?? (() => detectPort()),
+      cpus: deps.cpus ?? availableCpus,
+      cwd,
+      execArgv: deps.execArgv ?? process.execArgv,
+    };
+    this.#host = host;
+    this.isProduction = isProductionEnv(resolved.env, env.NODE_ENV);
+    this.#logMethod = resolved.env === 'local' || env.NODE_ENV === 'development' ? 'debug' : 'info';
+    this.#realPort = resolved.port;
+    this.#protocol = resolved.https ? 'https' : 'http';
+    for (const warning of warnings) this.logger.warn(warning);
+
+    this.messenger = new Messenger({
+      masterPid: host.pid,
+      registry: this.registry,
+      sendToParent: msg => host.sendToParent(msg),
+      onMasterMessage: (msg, source) => this.#onMasterMessage(msg, source),
+    });
+    this.#health = new HealthCheck(() => this.registry.count(), count => this.#onException(count));
+    this.#start();
+  }
+
+  /** get-ready API: `await master.ready()`, or `master.ready(err => …)`. */
+  ready(): Promise<void>;
+  ready(flagOrCallback: boolean | Error | ((err?: Error) => void)): void;
+  ready(flagOrCallback?: boolean | Error | ((err?: Error) => void)): Promise<void> | void {
+    if (flagOrCallback === undefined) return this.#ready.ready();
+    return this.#ready.ready(flagOrCallback as Parameters<Ready['ready']>[0]);
+  }
+
+  /** egg-cluster's `log()`: INFO, or DEBUG in the local env / NODE_ENV=development. */
+  log(message: string, ...args: unknown[]): void {
+    this.logger[this.#logMethod](message, ...args);
+  }
+
+  get realPort(): number | undefined {
+    return this.#realPort;
+  }
+
+  get protocol(): string {
+    return this.#protocol;
+  }
+
+  #start(): void {
+    const { options, framework, logger } = this;
+    const host = this.#host;
+    this.log(`[master] =================== ${framework.name} start =====================`);
+    logger.info('[master] node version %s', process.version);
+    logger.info('[master] %s version %s', framework.name, framework.version);
+    const shown = redactOptions(options);
+    if (this.isProduction) {
+      logger.info('[master] start with options:%s%s', os.EOL, JSON.stringify(shown, null, 2));
+    } else {
+      this.log('[master] start with options: %j', shown);
+    }
+    this.log('[master] start with env: isProduction: %s, EGG_SERVER_ENV: %s, NODE_ENV: %s',
+      this.isProduction, options.env, host.env.NODE_ENV);
+
+    for (const signal of SIGNALS) host.onSignal(signal, () => this.#onSignal(signal));
+    host.onExit(code => this.#onExit(code));
+    host.onParentMessage(raw => {
+      const msg = normalizeMessage(raw, 'parent');
+      if (msg) this.messenger.send(msg);
+    });
+    host.onFatal(err => {
+      logger.error('[master] uncaught error in the master, closing with code:1');
+      logger.error(err);
+      this.#shutdown(1);
+    });
+    // don't print deprecation notices to stderr in production (egg-scripts reads stderr)
+    if (host.env.NODE_ENV === 'production') host.env.NO_DEPRECATION = '*';
+
+    if (options.pidFile) {
+      try {
+        host.writePidFile(options.pidFile);
+      } catch (err) {
+        this.#failStart(new ClusterStartError('ERR_CLUSTER_PORT',
+          `[master] cannot write pidFile ${options.pidFile}: ${(err as Error).message}; make its folder writable or choose another options.pidFile`,
+          { cause: err }));
+        return;
+      }
+    }
+    this.#deps.detectPort().then(port => {
+      options.clusterPort = port;
+      if (!this.closed) this.#forkAgent();
+    }, (err: unknown) => {
+      this.#failStart(new ClusterStartError('ERR_CLUSTER_PORT',
+        `[master] cannot find a free port for the cluster client: ${(err as Error)?.message}`, { cause: err }));
+    });
+  }
+
+  #forkAgent(): void {
+    const agent = this.#deps.launcher.forkAgent({ options: this.options });
+    this.registry.setAgent(agent);
+    this.log('[master] agent_worker#%s:%s start with clusterPort:%s', agent.id, agent.workerId, this.options.clusterPort);
+    if (this.options.isDebug) {
+      this.messenger.send({
+        action: 'debug', to: 'parent', from: 'agent',
+        data: { debugPort: agent.debugPort, pid: agent.workerId, workerId: agent.workerId },
+      });
+    }
+    agent.on('message', raw => this.#onWorkerMessage(agent, raw));
+    agent.on('error', err => {
+      this.logger.error(new ClusterAgentWorkerError(agent.id, agent.workerId, this.registry.agentStarted ? 'started' : 'starting', err));
+    });
+    agent.once('exit', (code, signal) => this.#onAgentExit(agent, code, signal));
+  }
+
+  #forkAppWorkers(): void {
+    this.#appStartTime = Date.now();
+    this.#startSuccessCount = 0;
+    this.log('[master] start appWorker with args %j (process)', [argvOptions(this.options)]);
+    const pool = this.#deps.launcher.startApps({ options: this.options }, this.options.workers, this.isProduction);
+    this.#pool = pool;
+    pool.on('fork', handle => this.#onAppFork(pool, handle));
+  }
+
+  #onWorkerMessage(source: WorkerHandle, raw: unknown): void {
+    const msg = normalizeMessage(raw, source.role);
+    if (msg) this.messenger.send(msg, source);
+  }
+
+  /** Only the actions the master consumes, and only from the senders allowed to send them (D5). */
+  #onMasterMessage(msg: Envelope, source: WorkerHandle | undefined): void {
+    switch (msg.action) {
+      case 'agent-start':
+        if (source && source === this.registry.agent) this.#onAgentStart(source);
+        return;
+      case 'realport': {
+        if (source?.role !== 'app') return;
+        const data = (msg.data ?? {}) as { port?: unknown; protocol?: unknown };
+        if (typeof data.port === 'number' && Number.isInteger(data.port)) this.#realPort = data.port;
+        if (data.protocol === 'http' || data.protocol === 'https') this.#protocol = data.protocol;
+        this.emit('realport', { port: this.#realPort, protocol: this.#protocol });
+        return;
+      }
+      case 'reload-worker':
+        this.#onReload();
+        return;
+      default:
+        this.emit('message', msg);
+    }
+  }
+
+  #onAgentStart(agent: WorkerHandle): void {
+    if (this.registry.agentStarted || this.closed) return;
+    this.registry.agentStarted = true;
+    if (this.isAllWorkerStarted) {
+      this.messenger.send({ action: 'egg-ready', to: 'agent', data: this.options });
+    }
+    this.messenger.send({ action: 'egg-pids', to: 'app', data: [agent.workerId] });
+    if (this.isStarted) {
+      this.messenger.send({ action: 'egg-pids', to: 'agent', data: this.registry.listeningWorkerIds() });
+    }
+    this.messenger.send({ action: 'agent-start', to: 'app' });
+    this.logger.info('[master] agent_worker#%s:%s started (%sms)', agent.id, agent.workerId, Date.now() - agent.startTime);
+    this.emit('agent-start');
+    if (!this.#pool) this.#forkAppWorkers();
+  }
+
+  #onAgentExit(agent: WorkerHandle, code: number | null, signal: NodeJS.Signals | null): void {
+    if (this.registry.agent !== agent) return;
+    this.registry.setAgent(undefined);
+    if (this.closed) return;
+    this.emit('agent-exit', { code, signal });
+    this.messenger.send({ action: 'egg-pids', to: 'app', data: [] });
+    this.logger.error(new AgentWorkerDiedError(format('[master] agent_worker#%s:%s died (code: %s, signal: %s)',
+      agent.id, agent.workerId, code, signal)));
+    if (!this.isStarted) {
+      this.logger.error('[master] agent_worker#%s:%s start fail, exiting with code:1', agent.id, agent.workerId);
+      this.#failStart(new ClusterStartError('ERR_CLUSTER_AGENT_START',
+        format('agent_worker#%s:%s died during startup (code: %s, signal: %s); its log above says why', agent.id, agent.workerId, code, signal)));
+      return;
+    }
+    this.log('[master] try to start a new agent_worker after 1s ...');
+    this.#agentRestartTimer = setTimeout(() => {
+      this.#agentRestartTimer = undefined;
+      if (this.closed) return; // D8: no new agent once shutdown began
+      this.logger.info('[master] new agent_worker starting...');
+      this.#forkAgent();
+    }, 1000);
+    this.messenger.send({ action: 'agent-worker-died', to: 'parent' });
+  }
+
+  #onAppFork(pool: AppPool, handle: WorkerHandle): void {
+    if (this.closed) {
+      void handle.terminate(0);
+      return;
+    }
+    const entry = this.registry.addApp(handle);
+    // no refork until every worker has started (or, after launch, until this one listens)
+    pool.setRefork(handle, false);
+    handle.on('message', raw => this.#onWorkerMessage(handle, raw));
+    handle.on('listening', address => this.#onAppListening(handle, address));
+    handle.on('disconnect', () => {
+      entry.state = 'disconnected';
+      this.logger.info('[master] app_worker#%s:%s disconnect, suicide: %s, state: %s, current workers: %j',
+        handle.id, handle.workerId, handle.exitedAfterDisconnect, entry.state, this.registry.appIds());
+    });
+    handle.on('error', err => this.logger.error(err));
+    handle.once('exit', (code, signal) => this.#onAppExit(handle, code, signal));
+    this.log('[master] app_worker#%s:%s start, state: %s, current workers: %j',
+      handle.id, handle.workerId, entry.state, this.registry.appIds());
+    if (this.options.isDebug) {
+      this.messenger.send({
+        action: 'debug', to: 'parent', from: 'app',
+        data: { debugPort: handle.debugPort, pid: handle.workerId, workerId: handle.workerId },
+      });
+    }
+  }
+
+  #onAppListening(handle: WorkerHandle, address: ListeningAddress): void {
+    const entry = this.registry.app(handle);
+    if (!entry || entry.state !== 'starting' || this.closed) return;
+    const isUnixSocket = address.addressType === -1 || address.addressType === 'pipe';
+    // other servers of the app (debugPort, a websocket port…) are not the app's listener
+    if (!isUnixSocket && String(address.port) !== String(this.#realPort)) return;
+    entry.state = 'listening';
+    this.messenger.send({ action: 'egg-pids', to: 'agent', data: this.registry.listeningWorkerIds() });
+    const agent = this.registry.agent;
+    if (agent && this.registry.agentStarted) {
+      // @eggjs/cluster 3: a worker that starts after the agent still learns the agent pid
+      this.messenger.send({ action: 'egg-pids', to: 'app', receiverWorkerId: String(handle.workerId), data: [agent.workerId] });
+    }
+    this.#startSuccessCount++;
+    const remain = this.isAllWorkerStarted ? 0 : this.options.workers - this.#startSuccessCount;
+    this.log('[master] app_worker#%s:%s started at %s, remain %s (%sms)',
+      handle.id, handle.workerId, address.port ?? address.address, remain, Date.now() - this.#appStartTime);
+    this.emit('app-start', { workerId: handle.workerId, address });
+    if (this.isAllWorkerStarted) {
+      // a reforked worker: egg-ready to it alone, not again to every healthy worker (D13)
+      this.messenger.send({ action: 'egg-ready', to: 'app', receiverWorkerId: String(handle.workerId), data: this.options });
+      this.#pool?.setRefork(handle, true);
+      return;
+    }
+    if (this.#startSuccessCount < this.options.workers) return;
+    this.isAllWorkerStarted = true;
+    for (const h of this.registry.appHandles()) this.#pool?.setRefork(h, true);
+    this.#appAddress = appAddress({ ...address, protocol: this.#protocol }, this.#host.env.HOST);
+    this.#onReady();
+  }
+
+  #onReady(): void {
+    this.isStarted = true;
+    const { logger, options } = this;
+    logger.info('[master] %s started on %s (%sms)%s',
+      this.framework.name, this.#appAddress, Date.now() - this.#startTime, options.sticky ? ' with STICKY MODE!' : '');
+    if (options.debugPort) {
+      logger.info('[master] %s started debug port on %s', this.framework.name, `http://127.0.0.1:${options.debugPort}`);
+    }
+    this.messenger.send({
+      action: 'egg-ready', to: 'parent',
+      data: { port: this.#realPort, debugPort: options.debugPort, address: this.#appAddress, protocol: this.#protocol },
+    });
+    this.messenger.send({ action: 'egg-ready', to: 'app', data: options });
+    this.messenger.send({ action: 'egg-ready', to: 'agent', data: options });
+    if (this.isProduction) this.#health.start();
+    this.#ready.ready(true);
+  }
+
+  #onAppExit(handle: WorkerHandle, code: number | null, signal: NodeJS.Signals | null): void {
+    const entry = this.registry.app(handle);
+    this.registry.removeApp(handle);
+    if (this.closed || !entry) return;
+    this.emit('app-exit', { workerId: handle.workerId, code, signal });
+    if (!entry.devReload) {
+      const message = format('[master] app_worker#%s:%s died (code: %s, signal: %s, suicide: %s, state: %s), current workers: %j',
+        handle.id, handle.workerId, code, signal, handle.exitedAfterDisconnect, 'dead', this.registry.appIds());
+      if (this.options.isDebug && signal === 'SIGKILL') {
+        this.logger.error(message);
+        this.logger.error('[master] worker kill by debugger, exiting...');
+        setTimeout(() => this.#shutdown(0), 10);
+      } else {
+        this.logger.error(new AppWorkerDiedError(message));
+      }
+    }
+    this.messenger.send({ action: 'egg-pids', to: 'agent', data: this.registry.listeningWorkerIds() });
+    if (this.isAllWorkerStarted) {
+      this.messenger.send({ action: 'app-worker-died', to: 'parent' });
+      return;
+    }
+    this.logger.error('[master] app_worker#%s:%s start fail, exiting with code:1', handle.id, handle.workerId);
+    this.#failStart(new ClusterStartError('ERR_CLUSTER_APP_START',
+      format('app_worker#%s:%s died during startup (code: %s, signal: %s); its log above says why', handle.id, handle.workerId, code, signal)));
+  }
+
+  #onReload(): void {
+    this.log('[master] reload %s workers...', this.options.workers);
+    this.emit('reload-worker');
+  }
+
+  #onException(count: { agent: number; worker: number }): void {
+    this.logger.error(new ClusterWorkerExceptionError(count.agent, count.worker));
+    this.#shutdown(1);
+  }
+
+  #onSignal(signal: CloseSignal): void {
+    if (this.#closing) {
+      // A second signal while closing stops waiting (documented in the README). Repeats within
+      // the first second are the same signal forwarded twice (timeout(1), npm, a shell's
+      // process group) and are ignored.
+      if (Date.now() - this.#closeStartedAt < 1000) return;
+      this.logger.warn('[master] receive signal %s again while closing, killing workers now', signal);
+      this.#killAllNow();
+      this.#host.exit(1);
+      return;
+    }
+    this.logger.info('[master] master is killed by signal %s, closing', signal);
+    const { used_heap_size, heap_size_limit } = v8.getHeapStatistics();
+    this.logger.info('[master] system memory: total %s, free %s', os.totalmem(), os.freemem());
+    this.logger.info('[master] process info: heap_limit %s, heap_used %s', heap_size_limit, used_heap_size);
+    this.#shutdown(0);
+  }
+
+  #onExit(code: number): void {
+    if (this.options.pidFile) {
+      try {
+        this.#host.removePidFile(this.options.pidFile);
+      } catch (err) {
+        this.logger.error('[master] delete pidFile %s fail with %s', this.options.pidFile, (err as Error).message);
+      }
+    }
+    this.logger[code === 0 ? 'info' : 'error']('[master] exit with code:%s', code);
+  }
+
+  #killAllNow(): void {
+    for (const handle of this.registry.appHandles()) handle.kill('SIGKILL');
+    this.registry.agent?.kill('SIGKILL');
+  }
+
+  /** Graceful close: app workers, then the agent, each within its timeout; then exit 0. */
+  close(): Promise<void> {
+    return this.#shutdown(0);
+  }
+
+  #shutdown(exitCode: number): Promise<void> {
+    if (this.#closing) return this.#closing;
+    this.closed = true;
+    this.#closeStartedAt = Date.now();
+    this.#health.stop();
+    clearTimeout(this.#agentRestartTimer);
+    this.#closing = (async () => {
+      try {
+        await this.#stopWorkers();
+        this.log('[master] close done, exiting with code:%s', exitCode);
+      } catch (err) {
+        this.logger.error('[master] close with error: ', err);
+        exitCode = 1;
+      }
+      this.#host.exit(exitCode);
+    })();
+    return this.#closing;
+  }
+
+  async #stopWorkers(): Promise<void> {
+    const timeouts = closeTimeouts(this.#host.env);
+    this.logger.info('[master] send kill SIGTERM to app workers, will exit with code:0 after %sms', timeouts.app);
+    this.logger.info('[master] wait %sms', timeouts.app);
+    try {
+      await Promise.all(this.registry.appHandles().map(handle => {
+        this.#pool?.setRefork(handle, false);
+        return handle.terminate(timeouts.app);
+      }));
+    } catch (err) {
+      this.logger.error('[master] app workers exit error: ', err);
+    }
+    this.logger.info('[master] send kill SIGTERM to agent worker, will exit with code:0 after %sms', timeouts.agent);
+    this.logger.info('[master] wait %sms', timeouts.agent);
+    const agent = this.registry.agent;
+    if (!agent) return;
+    this.log('[master] kill agent worker with signal SIGTERM');
+    try {
+      await agent.terminate(timeouts.agent);
+    } catch (err) {
+      this.logger.error('[master] agent worker exit error: ', err);
+    }
+  }
+
+  /** Startup cannot complete: stop what runs, then exit 1 (egg-cluster's contract). */
+  #failStart(err: Error): void {
+    if (this.#closing) return;
+    this.logger.error(err);
+    this.closed = true;
+    this.#health.stop();
+    this.#closing = (async () => {
+      const timeouts = closeTimeouts(this.#host.env);
+      await Promise.allSettled([
+        ...this.registry.appHandles().map(h => h.terminate(timeouts.app)),
+        this.registry.agent?.terminate(timeouts.agent),
+      ]);
+      // settle ready() first so embedders and fake hosts see the error; the real host exits now
+      this.#ready.ready(err);
+      this.#host.exit(1);
+    })();
+  }
+}
+
+/** The "started on" URL: a unix socket path as is; an unspecified host as HOST or 127.0.0.1. */
+export function appAddress(address: ListeningAddress, envHost: string | undefined): string {
+  if (address.addressType === -1 || address.addressType === 'pipe') return String(address.address);
+  let hostname = address.address && address.address !== '::' && address.address !== '0.0.0.0' ? address.address : '';
+  if (!hostname && envHost && envHost !== '0.0.0.0') hostname = envHost;
+  if (!hostname) hostname = '127.0.0.1';
+  if (hostname.includes(':')) hostname = `[${hostname}]`;
+  return `${address.protocol ?? 'http'}://${hostname}:${address.port}`;
+}

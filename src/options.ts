@@ -1,0 +1,282 @@
+import path from 'node:path';
+import { InvalidOptionError } from './errors.js';
+
+export type ClusterStartMode = 'process' | 'worker_threads';
+
+/** HTTPS material: each of key / cert / ca is a file path, or the PEM itself as a string or Buffer. */
+export interface ClusterHTTPSSecureOptions {
+  key?: string | Buffer;
+  cert?: string | Buffer;
+  ca?: string | Buffer | Array<string | Buffer>;
+  passphrase?: string;
+  [key: string]: unknown;
+}
+
+/** What `startCluster(options)` accepts. Every key, known or not, also reaches `new Application()` / `new Agent()`. */
+export interface ClusterOptions {
+  /** App root (the folder with package.json). Default `process.cwd()`. */
+  baseDir?: string;
+  /** Framework: absolute path or npm name. Default: `customEgg`, then package.json `egg.framework`, then `egg`. */
+  framework?: string;
+  /** @deprecated use `framework` */
+  customEgg?: string;
+  /** Plugins passed to Application / Agent (for unit tests). */
+  plugins?: Record<string, unknown> | null;
+  /** Number of app workers. Default: the CPUs this process may use. */
+  workers?: number | string;
+  /** Listening port. Default: 8443 with https, else the app's `config.cluster.listen.port` (7001). */
+  port?: number | string | null;
+  /** HTTPS server options, merged over the app's `config.cluster.https`. */
+  https?: ClusterHTTPSSecureOptions | boolean;
+  /** @deprecated use `https: { key }` */
+  key?: string;
+  /** @deprecated use `https: { cert }` */
+  cert?: string;
+  /** An extra plain-HTTP listener on this port, serving the same app. */
+  debugPort?: number;
+  /** Sticky sessions: the same client IP always reaches the same app worker. */
+  sticky?: boolean;
+  /** Modules required in the agent and every app worker before the framework. */
+  require?: string | string[];
+  /** Write the master pid here; removed when the master exits. */
+  pidFile?: string;
+  /** Server env (`EGG_SERVER_ENV`). */
+  env?: string;
+  startMode?: ClusterStartMode;
+  ports?: number[];
+  reusePort?: boolean;
+  /** Shown in `ps` on every worker's command line (egg-scripts `--title`). */
+  title?: string;
+  [key: string]: unknown;
+}
+
+/** Options after defaults and checks; this is `master.options` and what workers receive. */
+export interface ResolvedOptions {
+  baseDir: string;
+  framework: string;
+  plugins: Record<string, unknown> | null;
+  workers: number;
+  port: number | undefined;
+  https: ClusterHTTPSSecureOptions | false;
+  debugPort?: number;
+  sticky: boolean;
+  require?: string[];
+  pidFile?: string;
+  env: string | undefined;
+  startMode: ClusterStartMode;
+  ports: number[];
+  reusePort: boolean;
+  isDebug?: boolean;
+  clusterPort?: number;
+  stickyWorkerPort?: number;
+  title?: string;
+  [key: string]: unknown;
+}
+
+export interface NormalizeContext {
+  env: NodeJS.ProcessEnv;
+  execArgv: readonly string[];
+  cwd: string;
+  /** How many CPUs the cluster may use (the default worker count). */
+  cpus: number;
+}
+
+export interface Normalized {
+  options: ResolvedOptions;
+  /** Deprecation notices to print once (never thrown). */
+  warnings: string[];
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return `${JSON.stringify(value)} (array)`;
+  if (typeof value === 'string') return `"${value}" (string)`;
+  if (typeof value === 'object') return `${Object.prototype.toString.call(value)} (object)`;
+  return `${String(value)} (${typeof value})`;
+}
+
+function invalid(name: string, expected: string, value: unknown, hint = ''): InvalidOptionError {
+  return new InvalidOptionError(`options.${name} must be ${expected}, got ${describe(value)}${hint ? `. ${hint}` : ''}`);
+}
+
+const isPresent = (value: unknown): boolean => value !== undefined && value !== null;
+
+/** An integer option that may come from a CLI as a string ("4"). */
+function toInteger(name: string, value: unknown, min: number, max: number, expected: string): number {
+  let n: number;
+  if (typeof value === 'number') {
+    n = value;
+  } else if (typeof value === 'string' && /^\s*\d+\s*$/.test(value)) {
+    n = Number(value);
+  } else {
+    throw invalid(name, expected, value);
+  }
+  if (!Number.isInteger(n) || n < min || n > max) throw invalid(name, expected, value);
+  return n;
+}
+
+function optionalString(raw: Record<string, unknown>, name: string): string | undefined {
+  const value = raw[name];
+  if (!isPresent(value) || value === '') return undefined;
+  if (typeof value !== 'string') throw invalid(name, 'a string', value);
+  return value;
+}
+
+function optionalBoolean(raw: Record<string, unknown>, name: string): boolean {
+  const value = raw[name];
+  if (!isPresent(value)) return false;
+  if (typeof value !== 'boolean') throw invalid(name, 'a boolean', value);
+  return value;
+}
+
+function isPemOrPath(value: unknown): boolean {
+  return (typeof value === 'string' && value !== '') || Buffer.isBuffer(value);
+}
+
+function normalizeHttps(raw: Record<string, unknown>, warnings: string[]): ClusterHTTPSSecureOptions | false {
+  const value = raw.https;
+  if (!isPresent(value) || value === false) return false;
+  let https: ClusterHTTPSSecureOptions;
+  if (value === true) {
+    warnings.push('[egg-cluster:deprecated] [master] Please use `https: { key, cert, ca }` instead of `https: true`');
+    https = { key: raw.key as string, cert: raw.cert as string };
+  } else if (typeof value === 'object' && !Array.isArray(value)) {
+    https = { ...(value as ClusterHTTPSSecureOptions) };
+  } else {
+    throw invalid('https', 'an object { key, cert, ca? } or false', value);
+  }
+  if (!isPemOrPath(https.key)) {
+    throw invalid('https.key', 'a file path or the PEM key as a string or Buffer', https.key);
+  }
+  if (!isPemOrPath(https.cert)) {
+    throw invalid('https.cert', 'a file path or the PEM certificate as a string or Buffer', https.cert);
+  }
+  if (isPresent(https.ca)) {
+    const list = Array.isArray(https.ca) ? https.ca : [https.ca];
+    if (!list.every(isPemOrPath)) throw invalid('https.ca', 'a file path or PEM (string or Buffer), or an array of them', https.ca);
+  }
+  return https;
+}
+
+/**
+ * ClusterOptions -> ResolvedOptions. Pure and synchronous: no file system, no framework
+ * loading (framework.ts does that), every environment variable read from `ctx.env`.
+ * Like egg-cluster 2.x, a key set to `undefined`/`null` does not override a default.
+ */
+export function normalizeOptions(input: ClusterOptions | undefined, ctx: NormalizeContext): Normalized {
+  if (input !== undefined && (typeof input !== 'object' || input === null || Array.isArray(input))) {
+    throw new InvalidOptionError(`options must be an object, got ${describe(input)}`);
+  }
+  const raw: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(input ?? {})) {
+    if (isPresent(v)) raw[k] = v;
+  }
+  const warnings: string[] = [];
+
+  // egg's loader needs an absolute baseDir
+  const baseDir = path.resolve(ctx.cwd, optionalString(raw, 'baseDir') ?? ctx.cwd);
+  const framework = optionalString(raw, 'framework') ?? optionalString(raw, 'customEgg') ?? '';
+
+  const plugins = raw.plugins ?? null;
+  if (plugins !== null && (typeof plugins !== 'object' || Array.isArray(plugins))) {
+    throw invalid('plugins', 'an object', plugins);
+  }
+
+  // 0 / '' mean "default", as in egg-cluster.
+  const workers = raw.workers === 0 || raw.workers === '' || raw.workers === undefined
+    ? Math.max(1, ctx.cpus)
+    : toInteger('workers', raw.workers, 1, 1024, 'a positive integer (1 to 1024)');
+
+  const https = normalizeHttps(raw, warnings);
+
+  let port: number | undefined;
+  if (raw.port === undefined) {
+    port = https ? 8443 : undefined;
+  } else if (raw.port === '' || raw.port === 0 || raw.port === '0') {
+    // egg-cluster: parseInt(port) || undefined, so the app's config.cluster.listen.port applies
+    port = undefined;
+  } else {
+    port = toInteger('port', raw.port, 1, 65535, 'a port number from 1 to 65535');
+  }
+
+  const debugPort = raw.debugPort === undefined
+    ? undefined
+    : toInteger('debugPort', raw.debugPort, 1, 65535, 'a port number from 1 to 65535');
+
+  let requires: string[] | undefined;
+  if (raw.require !== undefined) {
+    const list = Array.isArray(raw.require) ? raw.require : [raw.require];
+    if (!list.every(m => typeof m === 'string' && m !== '')) {
+      throw invalid('require', 'a module name or path, or an array of them', raw.require);
+    }
+    requires = list as string[];
+  }
+
+  const startMode = raw.startMode ?? 'process';
+  if (startMode !== 'process' && startMode !== 'worker_threads') {
+    throw invalid('startMode', '"process" or "worker_threads"', startMode);
+  }
+
+  let ports: number[] = [];
+  if (raw.ports !== undefined) {
+    if (!Array.isArray(raw.ports)) throw invalid('ports', 'an array of port numbers', raw.ports);
+    ports = raw.ports.map((p, i) => toInteger(`ports[${i}]`, p, 1, 65535, 'a port number from 1 to 65535'));
+  }
+
+  const env = optionalString(raw, 'env') ?? (ctx.env.EGG_SERVER_ENV || undefined);
+  const pidFile = optionalString(raw, 'pidFile');
+  const title = raw.title === undefined ? undefined : String(raw.title as string);
+  const sticky = optionalBoolean(raw, 'sticky');
+  const reusePort = optionalBoolean(raw, 'reusePort');
+
+  const options: ResolvedOptions = {
+    ...raw,
+    baseDir,
+    framework,
+    plugins: plugins as Record<string, unknown> | null,
+    workers,
+    port,
+    https,
+    sticky,
+    env,
+    startMode,
+    ports,
+    reusePort,
+  };
+  if (debugPort !== undefined) options.debugPort = debugPort;
+  if (requires) options.require = requires;
+  if (pidFile) options.pidFile = pidFile;
+  if (title !== undefined) options.title = title;
+  if (ctx.execArgv.some(a => a.includes('--debug') || a.includes('--inspect'))) options.isDebug = true;
+  return { options, warnings };
+}
+
+/** egg's rule: production unless env is local/unittest; with no env, NODE_ENV decides. */
+export function isProductionEnv(env: string | undefined, nodeEnv: string | undefined): boolean {
+  if (env) return env !== 'local' && env !== 'unittest';
+  return nodeEnv === 'production';
+}
+
+export interface CloseTimeouts {
+  app: number;
+  agent: number;
+}
+
+function envMs(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const value = env[name];
+  if (value === undefined || value === '') return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) {
+    throw new InvalidOptionError(`${name} must be a number of milliseconds, got "${value}"`);
+  }
+  return n;
+}
+
+/** EGG_APP_CLOSE_TIMEOUT / EGG_AGENT_CLOSE_TIMEOUT, each falling back to EGG_MASTER_CLOSE_TIMEOUT, then 5000. */
+export function closeTimeouts(env: NodeJS.ProcessEnv): CloseTimeouts {
+  const legacy = envMs(env, 'EGG_MASTER_CLOSE_TIMEOUT') ?? 5000;
+  return {
+    app: envMs(env, 'EGG_APP_CLOSE_TIMEOUT') ?? legacy,
+    agent: envMs(env, 'EGG_AGENT_CLOSE_TIMEOUT') ?? legacy,
+  };
+}

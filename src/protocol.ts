@@ -1,0 +1,78 @@
+/**
+ * The egg cluster wire format, kept byte for byte:
+ * `{ action, data, from, to, receiverPid, receiverWorkerId, senderWorkerId }`.
+ *
+ *             ┌────────┐
+ *             │ parent │
+ *            /└────────┘\
+ *           /     |      \
+ *          /  ┌────────┐  \
+ *         /   │ master │   \
+ *        /    └────────┘    \
+ *       /     /         \    \
+ *     ┌───────┐         ┌───────┐
+ *     │ agent │ ------- │  app  │
+ *     └───────┘         └───────┘
+ */
+
+export type Role = 'master' | 'agent' | 'app' | 'parent';
+
+export interface Envelope<A extends string = string, D = unknown> {
+  action: A;
+  data?: D;
+  from?: Role;
+  to?: Role;
+  /** Target one process by pid (egg 3). */
+  receiverPid?: string;
+  /** Target one worker by id (@eggjs/cluster 3); wins over receiverPid. */
+  receiverWorkerId?: string;
+  senderWorkerId?: string;
+  [key: string]: unknown;
+}
+
+export interface ListeningAddress {
+  address?: string | null;
+  port?: number;
+  addressType?: number | string;
+  family?: string | number;
+  protocol?: string;
+}
+
+export interface EggReadyInfo {
+  port: number | undefined;
+  debugPort: number | undefined;
+  address: string;
+  protocol: string;
+}
+
+/** Actions the master itself consumes when they arrive with `to: 'master'`. */
+export const MASTER_INBOUND = new Set(['agent-start', 'realport', 'reload-worker']);
+
+/**
+ * Bootstrap action the master sends as the very first message on a worker's channel:
+ * it carries the full options, which never go on argv (D3).
+ */
+export const OPTIONS_ACTION = 'egg-clutch:options';
+
+const ROLES: ReadonlySet<string> = new Set(['master', 'agent', 'app', 'parent']);
+
+export function isRole(value: unknown): value is Role {
+  return typeof value === 'string' && ROLES.has(value);
+}
+
+/**
+ * Turn whatever arrived on a channel into an envelope stamped with its sender, or null.
+ * A bare string `'x'` becomes `{ action: 'x', data: 'x' }` (egg behaviour). The input is
+ * copied, never mutated, so the sender's object is not changed by routing.
+ */
+export function normalizeMessage(raw: unknown, from: Role): Envelope | null {
+  if (typeof raw === 'string') {
+    return raw ? { action: raw, data: raw, from } : null;
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return null;
+  const action = (raw as { action?: unknown }).action;
+  if (typeof action !== 'string' || action === '') return null;
+  const msg: Envelope = { ...(raw as Envelope), from };
+  if (msg.to !== undefined && !isRole(msg.to)) return null;
+  return msg;
+}

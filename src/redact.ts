@@ -1,0 +1,28 @@
+import type { ResolvedOptions } from './options.js';
+
+const REDACTED = '[redacted]';
+
+function isPem(value: unknown): boolean {
+  return Buffer.isBuffer(value) || (typeof value === 'string' && value.includes('-----BEGIN'));
+}
+
+/**
+ * A copy of the options fit for a log line: key material given inline (PEM string or Buffer)
+ * and the https passphrase are replaced; file paths stay, they are not secret (D3).
+ */
+export function redactOptions(options: ResolvedOptions): Record<string, unknown> {
+  const shown: Record<string, unknown> = { ...options };
+  if (options.https) {
+    const https: Record<string, unknown> = { ...options.https };
+    for (const key of ['key', 'cert', 'ca', 'pfx']) {
+      const value = https[key];
+      if (Array.isArray(value)) https[key] = value.map(v => (isPem(v) ? REDACTED : v));
+      else if (isPem(value)) https[key] = REDACTED;
+    }
+    if (https.passphrase !== undefined) https.passphrase = REDACTED;
+    shown.https = https;
+  }
+  if (isPem(shown.key)) shown.key = REDACTED;
+  if (isPem(shown.cert)) shown.cert = REDACTED;
+  return shown;
+}

@@ -1,0 +1,57 @@
+import type { WorkerHandle } from './launcher/types.js';
+
+export type AppState = 'starting' | 'listening' | 'disconnected' | 'dead';
+
+export interface AppEntry {
+  readonly handle: WorkerHandle;
+  state: AppState;
+  /** Replaced by a dev reload: its death is expected and not logged as an error. */
+  devReload: boolean;
+}
+
+/** The agent and the app workers the master knows, by workerId. */
+export class WorkerRegistry {
+  agent: WorkerHandle | undefined;
+  /** The current agent said `agent-start`. */
+  agentStarted = false;
+  readonly apps = new Map<number, AppEntry>();
+
+  setAgent(agent: WorkerHandle | undefined): void {
+    this.agent = agent;
+    this.agentStarted = false;
+  }
+
+  addApp(handle: WorkerHandle): AppEntry {
+    const entry: AppEntry = { handle, state: 'starting', devReload: false };
+    this.apps.set(handle.workerId, entry);
+    return entry;
+  }
+
+  app(handle: WorkerHandle): AppEntry | undefined {
+    const entry = this.apps.get(handle.workerId);
+    return entry?.handle === handle ? entry : undefined;
+  }
+
+  removeApp(handle: WorkerHandle): void {
+    if (this.app(handle)) this.apps.delete(handle.workerId);
+  }
+
+  appHandles(): WorkerHandle[] {
+    return [...this.apps.values()].map(e => e.handle);
+  }
+
+  /** egg-cluster prints `Object.keys(cluster.workers)`: the ordinals as strings. */
+  appIds(): string[] {
+    return [...this.apps.values()].map(e => String(e.handle.id));
+  }
+
+  listeningWorkerIds(): number[] {
+    const ids: number[] = [];
+    for (const [id, entry] of this.apps) if (entry.state === 'listening') ids.push(id);
+    return ids;
+  }
+
+  count(): { agent: number; worker: number } {
+    return { agent: this.agent && this.agentStarted ? 1 : 0, worker: this.apps.size };
+  }
+}

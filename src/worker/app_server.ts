@@ -1,0 +1,97 @@
+import fs from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import type { ServerResponse } from 'node:http';
+import type { FrameworkInstance } from './bootstrap.js';
+import type { ResolvedOptions } from '../options.js';
+
+export interface ListenPlan {
+  port: unknown;
+  hostname: string | undefined;
+  path: string | undefined;
+  protocol: 'http' | 'https';
+  https: Record<string, unknown>;
+}
+
+/** options win over the app's config.cluster.{listen, https}, as in egg-cluster. */
+export function planListen(options: ResolvedOptions, app: FrameworkInstance): ListenPlan {
+  const cluster = app.config?.cluster ?? {};
+  const listen = cluster.listen ?? {};
+  const httpsOptions = { ...(cluster.https ?? {}), ...(options.https || {}) } as Record<string, unknown>;
+  return {
+    port: options.port || listen.port,
+    hostname: listen.hostname || undefined,
+    path: listen.path || undefined,
+    protocol: httpsOptions.key && httpsOptions.cert ? 'https' : 'http',
+    https: httpsOptions,
+  };
+}
+
+/** A key / cert / ca given as PEM text or Buffer is used as is; anything else is a file path. */
+function readPem(name: string, value: unknown): string | Buffer | Array<string | Buffer> {
+  if (Array.isArray(value)) return value.map((v, i) => readPem(`${name}[${i}]`, v) as string | Buffer);
+  if (Buffer.isBuffer(value)) return value;
+  if (typeof value === 'string' && value.includes('-----BEGIN')) return value;
+  try {
+    return fs.readFileSync(String(value));
+  } catch (err) {
+    throw new Error(`cannot read https.${name} file "${String(value)}": ${(err as Error).message}; give an existing file path or the PEM content`, { cause: err });
+  }
+}
+
+export function createAppServer(app: FrameworkInstance, plan: ListenPlan): http.Server {
+  const handler = app.callback!();
+  if (plan.protocol === 'https') {
+    const secure: Record<string, unknown> = { ...plan.https };
+    secure.key = readPem('key', plan.https.key);
+    secure.cert = readPem('cert', plan.https.cert);
+    if (plan.https.ca) secure.ca = readPem('ca', plan.https.ca);
+    return https.createServer(secure, handler) as unknown as http.Server;
+  }
+  return http.createServer(handler);
+}
+
+/**
+ * Tracks requests in flight so that a close can drain: stop accepting, let in-flight
+ * requests finish, close idle keep-alive sockets, and answer `Connection: close` on busy
+ * ones (egg-cluster never closed the server: defect D4).
+ */
+export class Drainer {
+  readonly #inflight = new Set<ServerResponse>();
+  #closing = false;
+
+  constructor(private readonly servers: http.Server[]) {
+    for (const server of servers) {
+      server.on('request', (_req, res: ServerResponse) => {
+        if (this.#closing) res.shouldKeepAlive = false;
+        this.#inflight.add(res);
+        res.once('close', () => {
+          this.#inflight.delete(res);
+          // a keep-alive socket that just went idle during a close is closed at once
+          if (this.#closing) server.closeIdleConnections?.();
+        });
+      });
+    }
+  }
+
+  get inflight(): number {
+    return this.#inflight.size;
+  }
+
+  /** Resolves when every request has ended, or at `timeoutMs` (then the rest are cut). */
+  async drain(timeoutMs: number): Promise<void> {
+    this.#closing = true;
+    for (const res of this.#inflight) if (!res.headersSent) res.shouldKeepAlive = false;
+    const closed = this.servers.filter(s => s.listening).map(server => new Promise<void>(resolve => {
+      server.close(() => resolve());
+      server.closeIdleConnections?.();
+    }));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(closed),
+      new Promise<void>(resolve => { timer = setTimeout(resolve, timeoutMs); }),
+    ]);
+    clearTimeout(timer);
+    for (const server of this.servers) server.closeAllConnections?.();
+  }
+}
