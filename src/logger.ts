@@ -11,5 +11,5 @@ export interface Logger {
 /** egg-logger's EggConsoleLogger: `YYYY-MM-DD HH:mm:ss,SSS LEVEL pid message`, ERROR to stderr. */
 export function createConsoleLogger(level: string | undefined): Logger {
   const options = level ? { level: level.toUpperCase() as LoggerLevel } : {};
-  return new EggConsoleLogger(options) as unknown as Logger;
+  return new EggConsoleLogger(options);
 }

@@ -125,7 +125,7 @@ export class Master extends EventEmitter<MasterEvents> {
   ready(flagOrCallback: boolean | Error | ((err?: Error) => void)): void;
   ready(flagOrCallback?: boolean | Error | ((err?: Error) => void)): Promise<void> | void {
     if (flagOrCallback === undefined) return this.#ready.ready();
-    return this.#ready.ready(flagOrCallback as Parameters<Ready['ready']>[0]);
+    return this.#ready.ready(flagOrCallback);
   }
 
   /** egg-cluster's `log()`: INFO, or DEBUG in the local env / NODE_ENV=development. */
@@ -165,7 +165,7 @@ export class Master extends EventEmitter<MasterEvents> {
     host.onFatal(err => {
       logger.error('[master] uncaught error in the master, closing with code:1');
       logger.error(err);
-      this.#shutdown(1);
+      void this.#shutdown(1);
     });
     // don't print deprecation notices to stderr in production (egg-scripts reads stderr)
     if (host.env.NODE_ENV === 'production') host.env.NO_DEPRECATION = '*';
@@ -369,7 +369,7 @@ export class Master extends EventEmitter<MasterEvents> {
       if (this.options.isDebug && signal === 'SIGKILL') {
         this.logger.error(message);
         this.logger.error('[master] worker kill by debugger, exiting...');
-        setTimeout(() => this.#shutdown(0), 10);
+        setTimeout(() => void this.#shutdown(0), 10);
       } else {
         this.logger.error(new AppWorkerDiedError(message));
       }
@@ -391,7 +391,7 @@ export class Master extends EventEmitter<MasterEvents> {
 
   #onException(count: { agent: number; worker: number }): void {
     this.logger.error(new ClusterWorkerExceptionError(count.agent, count.worker));
-    this.#shutdown(1);
+    void this.#shutdown(1);
   }
 
   #onSignal(signal: CloseSignal): void {
@@ -409,7 +409,7 @@ export class Master extends EventEmitter<MasterEvents> {
     const { used_heap_size, heap_size_limit } = v8.getHeapStatistics();
     this.logger.info('[master] system memory: total %s, free %s', os.totalmem(), os.freemem());
     this.logger.info('[master] process info: heap_limit %s, heap_used %s', heap_size_limit, used_heap_size);
-    this.#shutdown(0);
+    void this.#shutdown(0);
   }
 
   #onExit(code: number): void {

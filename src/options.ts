@@ -92,7 +92,8 @@ function describe(value: unknown): string {
   if (Array.isArray(value)) return `${JSON.stringify(value)} (array)`;
   if (typeof value === 'string') return `"${value}" (string)`;
   if (typeof value === 'object') return `${Object.prototype.toString.call(value)} (object)`;
-  return `${String(value)} (${typeof value})`;
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return `${value} (${typeof value})`;
+  return typeof value;
 }
 
 function invalid(name: string, expected: string, value: unknown, hint = ''): InvalidOptionError {
@@ -225,7 +226,7 @@ export function normalizeOptions(input: ClusterOptions | undefined, ctx: Normali
 
   const env = optionalString(raw, 'env') ?? (ctx.env.EGG_SERVER_ENV || undefined);
   const pidFile = optionalString(raw, 'pidFile');
-  const title = raw.title === undefined ? undefined : String(raw.title as string);
+  const title = optionalString(raw, 'title');
   const sticky = optionalBoolean(raw, 'sticky');
   const reusePort = optionalBoolean(raw, 'reusePort');
 

@@ -34,6 +34,8 @@ export function resolveRoute(msg: Envelope, ctx: RouteContext): Route {
     case 'agent': return { to: 'app' };
     case 'app': return { to: 'agent' };
     case 'parent': return { to: 'master' };
-    default: return { to: 'drop' };
+    case 'master':
+    case undefined:
+      return { to: 'drop' };
   }
 }

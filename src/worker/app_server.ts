@@ -46,7 +46,7 @@ export function createAppServer(app: FrameworkInstance, plan: ListenPlan): http.
     secure.key = readPem('key', plan.https.key);
     secure.cert = readPem('cert', plan.https.cert);
     if (plan.https.ca) secure.ca = readPem('ca', plan.https.ca);
-    return https.createServer(secure, handler) as unknown as http.Server;
+    return https.createServer(secure, handler);
   }
   return http.createServer(handler);
 }
