@@ -4,6 +4,8 @@
  * Application, listens, and on SIGTERM drains HTTP before app.close() and exit 0.
  */
 import type http from 'node:http';
+import type { ListenOptions, Socket } from 'node:net';
+import { LISTENING_ACTION, STICKY_CONNECTION } from './protocol.js';
 import { graceful } from 'graceful-process';
 import sendmessage from 'sendmessage';
 import { createConsoleLogger } from './logger.js';
@@ -81,9 +83,29 @@ async function main(): Promise<void> {
       exitWith(1, instance);
     });
     instance.emit('server', server);
-    if (plan.path) server.listen(plan.path);
-    else if (plan.hostname) server.listen(plan.port as number, plan.hostname);
-    else server.listen(plan.port as number);
+    if (opts!.sticky) {
+      // connections come from the master's sticky server; this local port only makes the
+      // worker visible to node:cluster (and keeps server.address() meaningful)
+      server.listen(opts!.stickyWorkerPort, '127.0.0.1');
+      process.on('message', (message: unknown, socket?: Socket) => {
+        if (message !== STICKY_CONNECTION || !socket) return;
+        server.emit('connection', socket);
+        socket.resume();
+      });
+    } else if (plan.path) {
+      server.listen(plan.path);
+    } else if (plan.reusePort) {
+      // node:cluster does not report a reusePort listener: tell the master ourselves
+      server.listen({ port: plan.port as number, host: plan.hostname, reusePort: true } as ListenOptions, () => {
+        sendmessage(process, { action: LISTENING_ACTION, data: server.address() });
+      });
+    } else {
+      if (plan.reusePortUnavailable) {
+        logger.warn('[app_worker] reusePort is not available (%s); listening without it', plan.reusePortUnavailable);
+      }
+      if (plan.hostname) server.listen(plan.port as number, plan.hostname);
+      else server.listen(plan.port as number);
+    }
     if (opts!.debugPort) {
       // a second, plain-HTTP listener serving the same app
       const debugServer = createAppServer(instance, { ...plan, protocol: 'http' });

@@ -22,6 +22,8 @@ import { normalizeMessage, type Envelope, type ListeningAddress } from './protoc
 import { redactOptions } from './redact.js';
 import { WorkerRegistry } from './registry.js';
 import { availableCpus } from './cpus.js';
+import { pickStickySlot, StickyServer } from './sticky.js';
+import type { Socket } from 'node:net';
 import { argvOptions } from './worker/options_codec.js';
 
 /** The seams: tests and embedders replace any of them. */
@@ -79,6 +81,10 @@ export class Master extends EventEmitter<MasterEvents> {
   #startSuccessCount = 0;
   #agentRestartTimer: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
+  #sticky: StickyServer | undefined;
+  #reloading = false;
+  #reloadAgain = false;
+  readonly #pendingReloads = new Set<(result: undefined) => void>();
   #closeStartedAt = 0;
   #logMethod: 'info' | 'debug';
 
@@ -180,8 +186,10 @@ export class Master extends EventEmitter<MasterEvents> {
         return;
       }
     }
-    this.#deps.detectPort().then(port => {
-      options.clusterPort = port;
+    const detect = this.#deps.detectPort;
+    Promise.all([detect(), options.sticky ? detect() : undefined]).then(([clusterPort, stickyWorkerPort]) => {
+      options.clusterPort = clusterPort;
+      if (stickyWorkerPort !== undefined) options.stickyWorkerPort = stickyWorkerPort;
       if (!this.closed) this.#forkAgent();
     }, (err: unknown) => {
       this.#failStart(new ClusterStartError('ERR_CLUSTER_PORT',
@@ -314,7 +322,8 @@ export class Master extends EventEmitter<MasterEvents> {
     if (!entry || entry.state !== 'starting' || this.closed) return;
     const isUnixSocket = address.addressType === -1 || address.addressType === 'pipe';
     // other servers of the app (debugPort, a websocket port…) are not the app's listener
-    if (!isUnixSocket && String(address.port) !== String(this.#realPort)) return;
+    const expected = this.options.sticky ? this.options.stickyWorkerPort : this.#realPort;
+    if (!isUnixSocket && String(address.port) !== String(expected)) return;
     entry.state = 'listening';
     this.messenger.send({ action: 'egg-pids', to: 'agent', data: this.registry.listeningWorkerIds() });
     const agent = this.registry.agent;
@@ -336,8 +345,42 @@ export class Master extends EventEmitter<MasterEvents> {
     if (this.#startSuccessCount < this.options.workers) return;
     this.isAllWorkerStarted = true;
     for (const h of this.registry.appHandles()) this.#pool?.setRefork(h, true);
-    this.#appAddress = appAddress({ ...address, protocol: this.#protocol }, this.#host.env.HOST);
+    const port = this.options.sticky ? this.#realPort : address.port;
+    this.#appAddress = appAddress({ ...address, port, protocol: this.#protocol }, this.#host.env.HOST);
+    if (this.options.sticky) {
+      this.#startStickyServer();
+      return;
+    }
     this.#onReady();
+  }
+
+  #startStickyServer(): void {
+    const port = this.#realPort;
+    if (port === undefined) {
+      this.#failStart(new ClusterStartError('ERR_CLUSTER_PORT', '[master] sticky mode needs a port: set options.port or config.cluster.listen.port'));
+      return;
+    }
+    const server = new StickyServer(socket => this.#onStickyConnection(socket));
+    this.#sticky = server;
+    server.listen(port).then(() => {
+      if (!this.closed) this.#onReady();
+    }, (err: NodeJS.ErrnoException) => {
+      const hint = err.code === 'EADDRINUSE' ? `: port ${port} is in use by another process; stop it or choose another options.port` : '';
+      this.#failStart(new ClusterStartError('ERR_CLUSTER_PORT', `[master] sticky server cannot listen on ${port}${hint} (${err.message})`, { cause: err }));
+    });
+  }
+
+  /** Hand the socket to the worker its client IP maps to; skip workers that cannot take it. */
+  #onStickyConnection(socket: Socket): void {
+    const candidates = this.registry.servingEntries();
+    while (candidates.length) {
+      const slot = pickStickySlot(socket.remoteAddress!, candidates.map(e => e.slot));
+      const index = candidates.findIndex(e => e.slot === slot);
+      const [entry] = candidates.splice(index, 1);
+      if (entry && entry.handle.sendConnection(socket)) return;
+    }
+    // no worker can take it right now (all reforking): refuse rather than hold it forever
+    socket.destroy();
   }
 
   #onReady(): void {
@@ -376,7 +419,8 @@ export class Master extends EventEmitter<MasterEvents> {
     }
     this.messenger.send({ action: 'egg-pids', to: 'agent', data: this.registry.listeningWorkerIds() });
     if (this.isAllWorkerStarted) {
-      this.messenger.send({ action: 'app-worker-died', to: 'parent' });
+      // a worker replaced by a reload did not die: egg-mock would fail the test on this message
+      if (!entry.devReload) this.messenger.send({ action: 'app-worker-died', to: 'parent' });
       return;
     }
     this.logger.error('[master] app_worker#%s:%s start fail, exiting with code:1', handle.id, handle.workerId);
@@ -385,8 +429,77 @@ export class Master extends EventEmitter<MasterEvents> {
   }
 
   #onReload(): void {
-    this.log('[master] reload %s workers...', this.options.workers);
     this.emit('reload-worker');
+    if (this.#reloading) {
+      // a reload is running: run once more after it, with whatever changed meanwhile
+      this.#reloadAgain = true;
+      return;
+    }
+    if (!this.isStarted || this.closed || !this.#pool) return;
+    this.#reloading = true;
+    void this.#rollingReload(this.#pool).finally(() => {
+      this.#reloading = false;
+      if (this.#reloadAgain && !this.closed) {
+        this.#reloadAgain = false;
+        this.#onReload();
+      }
+    });
+  }
+
+  /**
+   * Replace the app workers one at a time: fork a new one, wait until it listens, then
+   * drain and stop one old one. The cluster never serves with fewer than `workers` and has
+   * one extra only during each switch (egg-cluster SIGTERMed all old workers at once and,
+   * in production, let cfork refork them too: defect D12).
+   */
+  async #rollingReload(pool: AppPool): Promise<void> {
+    this.log('[master] reload %s workers...', this.options.workers);
+    const old = [...this.registry.apps.values()];
+    for (const entry of old) {
+      entry.devReload = true;
+      pool.setRefork(entry.handle, false);
+    }
+    const timeouts = closeTimeouts(this.#host.env);
+    for (const entry of old) {
+      if (this.closed) return;
+      const fresh = await this.#forkOneAndWait(pool);
+      if (!fresh) {
+        this.logger.error('[master] reload stopped: a new app worker did not start; the old workers keep serving');
+        for (const e of old) if (this.registry.app(e.handle)) e.devReload = false;
+        return;
+      }
+      if (!this.registry.app(entry.handle)) continue;
+      entry.stopping = true;
+      await entry.handle.terminate(timeouts.app);
+    }
+    this.log('[master] reload done, %s workers', this.registry.apps.size);
+  }
+
+  /** Resolves with the new worker once it listens, or undefined if it exits first or we close. */
+  #forkOneAndWait(pool: AppPool): Promise<WorkerHandle | undefined> {
+    return new Promise(resolve => {
+      let handle: WorkerHandle | undefined;
+      const done = (result: WorkerHandle | undefined): void => {
+        pool.removeListener('fork', onFork);
+        this.removeListener('app-start', onStart);
+        handle?.removeListener('exit', onExit);
+        this.#pendingReloads.delete(done);
+        resolve(result);
+      };
+      const onFork = (h: WorkerHandle): void => {
+        pool.removeListener('fork', onFork);
+        handle = h;
+        h.once('exit', onExit);
+      };
+      const onStart = (data: { workerId: number }): void => {
+        if (handle && data.workerId === handle.workerId) done(handle);
+      };
+      const onExit = (): void => done(undefined);
+      pool.on('fork', onFork);
+      this.on('app-start', onStart);
+      this.#pendingReloads.add(done);
+      pool.forkOne();
+    });
   }
 
   #onException(count: { agent: number; worker: number }): void {
@@ -436,6 +549,7 @@ export class Master extends EventEmitter<MasterEvents> {
   #shutdown(exitCode: number): Promise<void> {
     if (this.#closing) return this.#closing;
     this.closed = true;
+    for (const done of this.#pendingReloads) done(undefined);
     this.#closeStartedAt = Date.now();
     this.#health.stop();
     clearTimeout(this.#agentRestartTimer);
@@ -453,6 +567,9 @@ export class Master extends EventEmitter<MasterEvents> {
   }
 
   async #stopWorkers(): Promise<void> {
+    // no new connections for workers that are about to stop
+    this.#sticky?.close();
+    for (const entry of this.registry.apps.values()) entry.stopping = true;
     const timeouts = closeTimeouts(this.#host.env);
     this.logger.info('[master] send kill SIGTERM to app workers, will exit with code:0 after %sms', timeouts.app);
     this.logger.info('[master] wait %sms', timeouts.app);
@@ -482,6 +599,7 @@ export class Master extends EventEmitter<MasterEvents> {
     this.logger.error(err);
     this.closed = true;
     this.#health.stop();
+    this.#sticky?.close();
     this.#closing = (async () => {
       const timeouts = closeTimeouts(this.#host.env);
       await Promise.allSettled([

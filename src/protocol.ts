@@ -54,6 +54,15 @@ export const MASTER_INBOUND = new Set(['agent-start', 'realport', 'reload-worker
  */
 export const OPTIONS_ACTION = 'egg-clutch:options';
 
+/**
+ * A worker listening with SO_REUSEPORT: node:cluster does not report it, so the worker
+ * says so itself on its own channel. The launcher consumes it; it never reaches routing.
+ */
+export const LISTENING_ACTION = 'egg-clutch:listening';
+
+/** The message that carries a socket to an app worker in sticky mode (egg-cluster's name). */
+export const STICKY_CONNECTION = 'sticky-session:connection';
+
 const ROLES: ReadonlySet<string> = new Set(['master', 'agent', 'app', 'parent']);
 
 export function isRole(value: unknown): value is Role {

@@ -7,6 +7,10 @@ export interface AppEntry {
   state: AppState;
   /** Replaced by a dev reload: its death is expected and not logged as an error. */
   devReload: boolean;
+  /** Stable position 0..workers-1, reused by the worker that replaces this one (sticky hashing). */
+  readonly slot: number;
+  /** Being terminated (close, reload): it takes no new sticky connections. */
+  stopping: boolean;
 }
 
 /** The agent and the app workers the master knows, by workerId. */
@@ -22,7 +26,12 @@ export class WorkerRegistry {
   }
 
   addApp(handle: WorkerHandle): AppEntry {
-    const entry: AppEntry = { handle, state: 'starting', devReload: false };
+    // a worker that is already disconnecting gives its slot to its replacement (cfork reforks
+    // on 'disconnect', before the old one's 'exit')
+    const used = new Set([...this.apps.values()].filter(e => e.state !== 'disconnected').map(e => e.slot));
+    let slot = 0;
+    while (used.has(slot)) slot++;
+    const entry: AppEntry = { handle, state: 'starting', devReload: false, slot, stopping: false };
     this.apps.set(handle.workerId, entry);
     return entry;
   }
@@ -49,6 +58,11 @@ export class WorkerRegistry {
     const ids: number[] = [];
     for (const [id, entry] of this.apps) if (entry.state === 'listening') ids.push(id);
     return ids;
+  }
+
+  /** Workers that can take traffic now (sticky mode): listening, connected, not being replaced. */
+  servingEntries(): AppEntry[] {
+    return [...this.apps.values()].filter(e => e.state === 'listening' && e.handle.isConnected && !e.stopping);
   }
 
   count(): { agent: number; worker: number } {

@@ -3,7 +3,8 @@ import path from 'node:path';
 import { fork, type ChildProcess } from 'node:child_process';
 import cluster, { type Worker } from 'node:cluster';
 import { cfork, setDisableRefork } from 'cfork';
-import { OPTIONS_ACTION, type ListeningAddress } from '../protocol.js';
+import type { Socket } from 'node:net';
+import { LISTENING_ACTION, OPTIONS_ACTION, STICKY_CONNECTION, type ListeningAddress } from '../protocol.js';
 import { argvOptions, encodeOptions } from '../worker/options_codec.js';
 import { terminate } from './terminate.js';
 import type { AppPool, AppPoolEvents, Launcher, WorkerHandle, WorkerHandleEvents, WorkerRole, WorkerSpec } from './types.js';
@@ -31,7 +32,13 @@ class ProcessWorkerHandle extends EventEmitter<WorkerHandleEvents> implements Wo
     this.#worker = worker;
     const source: EventEmitter = worker ?? child;
     this.exited = new Promise(resolve => child.once('exit', () => resolve()));
-    source.on('message', (message: unknown) => this.emit('message', message));
+    source.on('message', (message: unknown) => {
+      if (worker && isListeningReport(message)) {
+        this.emit('listening', message.data);
+        return;
+      }
+      this.emit('message', message);
+    });
     source.once('exit', (code: number | null, signal: NodeJS.Signals | null) => this.emit('exit', code, signal));
     source.on('disconnect', () => this.emit('disconnect'));
     source.on('error', (err: Error) => {
@@ -72,6 +79,18 @@ class ProcessWorkerHandle extends EventEmitter<WorkerHandleEvents> implements Wo
     }
   }
 
+  sendConnection(socket: Socket): boolean {
+    if (!this.#child.connected) return false;
+    try {
+      this.#child.send(STICKY_CONNECTION, socket, {}, err => {
+        if (err) socket.destroy();
+      });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   kill(signal: NodeJS.Signals): void {
     if (!this.isAlive) return;
     try {
@@ -91,10 +110,21 @@ class ProcessWorkerHandle extends EventEmitter<WorkerHandleEvents> implements Wo
   }
 }
 
+function isListeningReport(message: unknown): message is { action: string; data: ListeningAddress } {
+  return typeof message === 'object' && message !== null
+    && (message as { action?: unknown }).action === LISTENING_ACTION
+    && typeof (message as { data?: unknown }).data === 'object';
+}
+
 class ProcessAppPool extends EventEmitter<AppPoolEvents> implements AppPool {
   setRefork(handle: WorkerHandle, enabled: boolean): void {
     const worker = (handle as ProcessWorkerHandle).clusterWorker;
     if (worker) setDisableRefork(worker, !enabled);
+  }
+
+  forkOne(): void {
+    // cfork has set up cluster (exec, args) already; a plain fork reuses those settings
+    cluster.fork();
   }
 }
 

@@ -1,4 +1,5 @@
 import type { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
 import type { ListeningAddress } from '../protocol.js';
 import type { ResolvedOptions } from '../options.js';
 
@@ -30,6 +31,8 @@ export interface WorkerHandle extends EventEmitter<WorkerHandleEvents> {
   readonly exitedAfterDisconnect: boolean;
   /** Never throws; a message to a worker whose channel is gone is dropped. */
   send(message: object): void;
+  /** Sticky mode: hand an accepted socket to this worker. False when it cannot take it. */
+  sendConnection(socket: Socket): boolean;
   /** SIGTERM, wait up to `timeoutMs` for the exit, then SIGKILL; the same for its descendants. */
   terminate(timeoutMs: number): Promise<void>;
   /** Send a signal now (SIGKILL for a forced stop). */
@@ -44,6 +47,8 @@ export interface AppPoolEvents {
 export interface AppPool extends EventEmitter<AppPoolEvents> {
   /** Allow or forbid the pool to refork this worker when it dies. */
   setRefork(handle: WorkerHandle, enabled: boolean): void;
+  /** Fork one more app worker with the same settings (rolling reload); it arrives as 'fork'. */
+  forkOne(): void;
 }
 
 export interface WorkerSpec {

@@ -11,6 +11,20 @@ export interface ListenPlan {
   path: string | undefined;
   protocol: 'http' | 'https';
   https: Record<string, unknown>;
+  /** SO_REUSEPORT was asked for and this Node/platform has it. */
+  reusePort: boolean;
+  /** SO_REUSEPORT was asked for but is not available: why (logged as a warning). */
+  reusePortUnavailable?: string;
+}
+
+const REUSE_PORT_PLATFORMS = ['linux', 'freebsd', 'sunos', 'aix'];
+
+/** `server.listen({ reusePort })` exists from Node 22.12 (and 23.1) on Linux, FreeBSD, SunOS, AIX. */
+export function reusePortSupport(version: string, platform: string): string | undefined {
+  if (!REUSE_PORT_PLATFORMS.includes(platform)) return `platform ${platform} has no SO_REUSEPORT load balancing`;
+  const [major = 0, minor = 0] = version.replace(/^v/, '').split('.').map(Number);
+  const ok = major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
+  return ok ? undefined : `Node.js ${version} has no listen({ reusePort }); it needs >= 22.12`;
 }
 
 /** options win over the app's config.cluster.{listen, https}, as in egg-cluster. */
@@ -18,12 +32,16 @@ export function planListen(options: ResolvedOptions, app: FrameworkInstance): Li
   const cluster = app.config?.cluster ?? {};
   const listen = cluster.listen ?? {};
   const httpsOptions = { ...(cluster.https ?? {}), ...(options.https || {}) } as Record<string, unknown>;
+  const wantReusePort = Boolean(options.reusePort || (listen as { reusePort?: unknown }).reusePort);
+  const unavailable = wantReusePort ? reusePortSupport(process.version, process.platform) : undefined;
   return {
     port: options.port || listen.port,
     hostname: listen.hostname || undefined,
     path: listen.path || undefined,
     protocol: httpsOptions.key && httpsOptions.cert ? 'https' : 'http',
     https: httpsOptions,
+    reusePort: wantReusePort && !unavailable,
+    reusePortUnavailable: unavailable,
   };
 }
 
