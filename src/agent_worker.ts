@@ -9,8 +9,10 @@ import { createConsoleLogger } from './logger.js';
 import { loadFramework, loadRequires, receiveOptions, type FrameworkInstance } from './worker/bootstrap.js';
 
 const logger = createConsoleLogger(process.env.EGG_AGENT_WORKER_LOGGER_LEVEL);
-// Ctrl-C reaches the whole process group: the master decides when the agent stops.
+// Ctrl-C and a closed terminal reach the whole process group: the master decides when and
+// in which order workers stop (app workers drain first, then the agent).
 process.on('SIGINT', () => {});
+process.on('SIGHUP', () => {});
 
 function startError(err: unknown, agent?: FrameworkInstance): void {
   logger.error(err);

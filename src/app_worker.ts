@@ -13,7 +13,10 @@ import { loadFramework, loadRequires, receiveOptions, type FrameworkInstance } f
 import { createAppServer, Drainer, planListen } from './worker/app_server.js';
 
 const logger = createConsoleLogger(process.env.EGG_APP_WORKER_LOGGER_LEVEL);
+// Ctrl-C and a closed terminal reach the whole process group: the master decides when and
+// in which order workers stop (app workers drain first, then the agent).
 process.on('SIGINT', () => {});
+process.on('SIGHUP', () => {});
 const gracefulTimeout = Number(process.env.GRACEFUL_TIMEOUT) || 5000;
 
 function exitWith(code: number, app?: FrameworkInstance): void {

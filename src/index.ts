@@ -35,6 +35,6 @@ export type {
 /** @eggjs/cluster 3 name for the options of `new Master()`. */
 export type { ClusterOptions as MasterOptions } from './options.js';
 export type { Envelope, Role, ListeningAddress, EggReadyInfo } from './protocol.js';
-export type { Host, CloseSignal } from './host/host.js';
+export type { Host, CloseSignal, MasterSignal } from './host/host.js';
 export type { Launcher, WorkerHandle, AppPool, WorkerSpec } from './launcher/types.js';
 export type { Logger } from './logger.js';

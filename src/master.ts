@@ -22,6 +22,7 @@ import { normalizeMessage, type Envelope, type ListeningAddress } from './protoc
 import { redactOptions } from './redact.js';
 import { WorkerRegistry } from './registry.js';
 import { availableCpus } from './cpus.js';
+import { checkHttpsFiles } from './option_files.js';
 import { pickStickySlot, StickyServer } from './sticky.js';
 import type { Socket } from 'node:net';
 import { argvOptions } from './worker/options_codec.js';
@@ -50,7 +51,7 @@ export interface MasterEvents {
   message: [message: Envelope];
 }
 
-const SIGNALS: CloseSignal[] = ['SIGINT', 'SIGQUIT', 'SIGTERM'];
+const SIGNALS: CloseSignal[] = ['SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGHUP'];
 
 /**
  * The cluster master: forks the agent, then the app workers once the agent has started,
@@ -81,6 +82,7 @@ export class Master extends EventEmitter<MasterEvents> {
   #startSuccessCount = 0;
   #agentRestartTimer: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
+  #startTimer: NodeJS.Timeout | undefined;
   #sticky: StickyServer | undefined;
   #reloading = false;
   #reloadAgain = false;
@@ -97,6 +99,7 @@ export class Master extends EventEmitter<MasterEvents> {
     const { options: resolved, warnings } = normalizeOptions(options, {
       env, cwd, execArgv: deps.execArgv ?? process.execArgv, cpus: (deps.cpus ?? availableCpus)(),
     });
+    checkHttpsFiles(resolved.https);
     this.framework = resolveFramework(resolved.framework, resolved.baseDir, cwd);
     resolved.framework = this.framework.path;
     this.options = resolved;
@@ -163,6 +166,10 @@ export class Master extends EventEmitter<MasterEvents> {
       this.isProduction, options.env, host.env.NODE_ENV);
 
     for (const signal of SIGNALS) host.onSignal(signal, () => this.#onSignal(signal));
+    host.onSignal('SIGUSR2', () => {
+      this.logger.info('[master] receive signal SIGUSR2, reloading app workers one by one');
+      this.#onReload();
+    });
     host.onExit(code => this.#onExit(code));
     host.onParentMessage(raw => {
       const msg = normalizeMessage(raw, 'parent');
@@ -178,7 +185,11 @@ export class Master extends EventEmitter<MasterEvents> {
 
     if (options.pidFile) {
       try {
-        host.writePidFile(options.pidFile);
+        const previous = host.writePidFile(options.pidFile);
+        if (previous !== undefined) {
+          this.logger.warn('[master] pidFile %s belonged to pid %s, which is still running; it now holds %s',
+            options.pidFile, previous, host.pid);
+        }
       } catch (err) {
         this.#failStart(new ClusterStartError('ERR_CLUSTER_PORT',
           `[master] cannot write pidFile ${options.pidFile}: ${(err as Error).message}; make its folder writable or choose another options.pidFile`,
@@ -186,6 +197,8 @@ export class Master extends EventEmitter<MasterEvents> {
         return;
       }
     }
+    this.#startTimer = setTimeout(() => this.#onStartTimeout(), options.startTimeout);
+    this.#startTimer.unref?.();
     const detect = this.#deps.detectPort;
     Promise.all([detect(), options.sticky ? detect() : undefined]).then(([clusterPort, stickyWorkerPort]) => {
       options.clusterPort = clusterPort;
@@ -195,6 +208,15 @@ export class Master extends EventEmitter<MasterEvents> {
       this.#failStart(new ClusterStartError('ERR_CLUSTER_PORT',
         `[master] cannot find a free port for the cluster client: ${(err as Error)?.message}`, { cause: err }));
     });
+  }
+
+  #onStartTimeout(): void {
+    if (this.isStarted || this.closed) return;
+    const listening = this.registry.listeningWorkerIds().length;
+    this.#failStart(new ClusterStartError('ERR_CLUSTER_START_TIMEOUT', format(
+      '[master] the cluster did not start within %sms (agent started: %s, app workers listening: %s/%s); '
+      + 'the worker logs above say what they wait for; raise options.startTimeout if startup is only slow',
+      this.options.startTimeout, this.registry.agentStarted ? 'yes' : 'no', listening, this.options.workers)));
   }
 
   #forkAgent(): void {
@@ -254,7 +276,7 @@ export class Master extends EventEmitter<MasterEvents> {
     if (this.registry.agentStarted || this.closed) return;
     this.registry.agentStarted = true;
     if (this.isAllWorkerStarted) {
-      this.messenger.send({ action: 'egg-ready', to: 'agent', data: this.options });
+      this.messenger.send({ action: 'egg-ready', to: 'agent', data: this.#readyPayload() });
     }
     this.messenger.send({ action: 'egg-pids', to: 'app', data: [agent.workerId] });
     if (this.isStarted) {
@@ -338,7 +360,7 @@ export class Master extends EventEmitter<MasterEvents> {
     this.emit('app-start', { workerId: handle.workerId, address });
     if (this.isAllWorkerStarted) {
       // a reforked worker: egg-ready to it alone, not again to every healthy worker (D13)
-      this.messenger.send({ action: 'egg-ready', to: 'app', receiverWorkerId: String(handle.workerId), data: this.options });
+      this.messenger.send({ action: 'egg-ready', to: 'app', receiverWorkerId: String(handle.workerId), data: this.#readyPayload() });
       this.#pool?.setRefork(handle, true);
       return;
     }
@@ -383,8 +405,14 @@ export class Master extends EventEmitter<MasterEvents> {
     socket.destroy();
   }
 
+  /** Workers have the full options already; `egg-ready` carries them without secrets (D3). */
+  #readyPayload(): Record<string, unknown> {
+    return redactOptions(this.options);
+  }
+
   #onReady(): void {
     this.isStarted = true;
+    clearTimeout(this.#startTimer);
     const { logger, options } = this;
     logger.info('[master] %s started on %s (%sms)%s',
       this.framework.name, this.#appAddress, Date.now() - this.#startTime, options.sticky ? ' with STICKY MODE!' : '');
@@ -395,8 +423,9 @@ export class Master extends EventEmitter<MasterEvents> {
       action: 'egg-ready', to: 'parent',
       data: { port: this.#realPort, debugPort: options.debugPort, address: this.#appAddress, protocol: this.#protocol },
     });
-    this.messenger.send({ action: 'egg-ready', to: 'app', data: options });
-    this.messenger.send({ action: 'egg-ready', to: 'agent', data: options });
+    const payload = this.#readyPayload();
+    this.messenger.send({ action: 'egg-ready', to: 'app', data: payload });
+    this.messenger.send({ action: 'egg-ready', to: 'agent', data: payload });
     if (this.isProduction) this.#health.start();
     this.#ready.ready(true);
   }
@@ -549,6 +578,7 @@ export class Master extends EventEmitter<MasterEvents> {
   #shutdown(exitCode: number): Promise<void> {
     if (this.#closing) return this.#closing;
     this.closed = true;
+    clearTimeout(this.#startTimer);
     for (const done of this.#pendingReloads) done(undefined);
     this.#closeStartedAt = Date.now();
     this.#health.stop();
@@ -596,6 +626,7 @@ export class Master extends EventEmitter<MasterEvents> {
   /** Startup cannot complete: stop what runs, then exit 1 (egg-cluster's contract). */
   #failStart(err: Error): void {
     if (this.#closing) return;
+    clearTimeout(this.#startTimer);
     this.logger.error(err);
     this.closed = true;
     this.#health.stop();

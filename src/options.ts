@@ -47,6 +47,10 @@ export interface ClusterOptions {
   reusePort?: boolean;
   /** Shown in `ps` on every worker's command line (egg-scripts `--title`). */
   title?: string;
+  /** ms the whole cluster may take to start before the master gives up with exit 1. Default 600000 (egg's workerStartTimeout). */
+  startTimeout?: number;
+  /** Names of option keys whose values are secret: never logged, never in `egg-ready` payloads. */
+  secretKeys?: string[];
   [key: string]: unknown;
 }
 
@@ -70,6 +74,8 @@ export interface ResolvedOptions {
   clusterPort?: number;
   stickyWorkerPort?: number;
   title?: string;
+  startTimeout: number;
+  secretKeys?: string[];
   [key: string]: unknown;
 }
 
@@ -228,6 +234,16 @@ export function normalizeOptions(input: ClusterOptions | undefined, ctx: Normali
   const pidFile = optionalString(raw, 'pidFile');
   const title = optionalString(raw, 'title');
   const sticky = optionalBoolean(raw, 'sticky');
+  const startTimeout = raw.startTimeout === undefined
+    ? 600_000
+    : toInteger('startTimeout', raw.startTimeout, 1, 2 ** 31 - 1, 'a number of milliseconds (a positive integer)');
+  let secretKeys: string[] | undefined;
+  if (raw.secretKeys !== undefined) {
+    if (!Array.isArray(raw.secretKeys) || !raw.secretKeys.every(k => typeof k === 'string')) {
+      throw invalid('secretKeys', 'an array of option names', raw.secretKeys);
+    }
+    secretKeys = raw.secretKeys;
+  }
   const reusePort = optionalBoolean(raw, 'reusePort');
 
   const options: ResolvedOptions = {
@@ -243,7 +259,9 @@ export function normalizeOptions(input: ClusterOptions | undefined, ctx: Normali
     startMode,
     ports,
     reusePort,
+    startTimeout,
   };
+  if (secretKeys) options.secretKeys = secretKeys;
   if (debugPort !== undefined) options.debugPort = debugPort;
   if (requires) options.require = requires;
   if (pidFile) options.pidFile = pidFile;

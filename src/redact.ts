@@ -7,8 +7,9 @@ function isPem(value: unknown): boolean {
 }
 
 /**
- * A copy of the options fit for a log line: key material given inline (PEM string or Buffer)
- * and the https passphrase are replaced; file paths stay, they are not secret (D3).
+ * A copy of the options fit for a log line or an `egg-ready` payload: key material given
+ * inline (PEM string or Buffer), the https passphrase and every key named in
+ * `options.secretKeys` are replaced; file paths stay, they are not secret (D3).
  */
 export function redactOptions(options: ResolvedOptions): Record<string, unknown> {
   const shown: Record<string, unknown> = { ...options };
@@ -24,5 +25,8 @@ export function redactOptions(options: ResolvedOptions): Record<string, unknown>
   }
   if (isPem(shown.key)) shown.key = REDACTED;
   if (isPem(shown.cert)) shown.cert = REDACTED;
+  for (const key of options.secretKeys ?? []) {
+    if (key in shown) shown[key] = REDACTED;
+  }
   return shown;
 }

@@ -1,6 +1,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { CloseSignal, Host } from './host.js';
+import type { Host, MasterSignal } from './host.js';
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 /** The one place that touches the master's own process: signals, parent IPC, exit, pid file. */
 export class ProcessHost implements Host {
@@ -17,7 +26,7 @@ export class ProcessHost implements Host {
     this.#disposers.push(() => process.removeListener(event, listener));
   }
 
-  onSignal(signal: CloseSignal, listener: () => void): void {
+  onSignal(signal: MasterSignal, listener: () => void): void {
     this.#on(signal, listener);
   }
 
@@ -47,9 +56,17 @@ export class ProcessHost implements Host {
     }
   }
 
-  writePidFile(file: string): void {
+  writePidFile(file: string): number | undefined {
+    let previous: number | undefined;
+    try {
+      const pid = Number(fs.readFileSync(file, 'utf8').trim());
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) previous = pid;
+    } catch {
+      // no file yet
+    }
     fs.mkdirSync(path.dirname(file), { recursive: true });
     fs.writeFileSync(file, String(process.pid), 'utf8');
+    return previous;
   }
 
   removePidFile(file: string): void {
