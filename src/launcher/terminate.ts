@@ -66,12 +66,20 @@ export function listDescendants(pid: number): number[] {
   return result;
 }
 
+/** Running, not merely present: a zombie (exited, not reaped: no init in a container) is dead. */
 export function isPidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.charAt(stat.lastIndexOf(')') + 2);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    // no /proc (macOS): kill(pid, 0) said it exists
+    return true;
   }
 }
 
