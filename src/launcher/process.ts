@@ -13,6 +13,24 @@ import type { AppPool, AppPoolEvents, Launcher, WorkerHandle, WorkerHandleEvents
 export const AGENT_WORKER_FILE = path.join(__dirname, '..', 'agent_worker.js');
 export const APP_WORKER_FILE = path.join(__dirname, '..', 'app_worker.js');
 
+/**
+ * The master's execArgv minus `-e/--eval/-p/--print <code>`: a master started with
+ * `node -e` would otherwise make every worker evaluate that code instead of its entry.
+ */
+export function workerExecArgv(execArgv: readonly string[] = process.execArgv): string[] {
+  const result: string[] = [];
+  for (let i = 0; i < execArgv.length; i++) {
+    const arg = execArgv[i]!;
+    if (arg === '-e' || arg === '--eval' || arg === '-p' || arg === '--print' || arg === '-pe') {
+      i++;
+      continue;
+    }
+    if (/^--(eval|print)=/.test(arg)) continue;
+    result.push(arg);
+  }
+  return result;
+}
+
 /** A worker backed by a child process: the agent's ChildProcess, or a cluster Worker's. */
 class ProcessWorkerHandle extends EventEmitter<WorkerHandleEvents> implements WorkerHandle {
   readonly startTime = Date.now();
@@ -137,7 +155,7 @@ export class ProcessLauncher implements Launcher {
   ) {}
 
   forkAgent(spec: WorkerSpec): WorkerHandle {
-    const execArgv = [...process.execArgv];
+    const execArgv = workerExecArgv();
     let debugPort: number | undefined;
     if (spec.options.isDebug) {
       debugPort = Number(process.env.EGG_AGENT_DEBUG_PORT || 5800);
@@ -163,6 +181,7 @@ export class ProcessLauncher implements Launcher {
     cfork({
       exec: this.files.app,
       args: [argvOptions(spec.options)],
+      execArgv: workerExecArgv(),
       silent: false,
       count,
       refork,
