@@ -4,7 +4,8 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['lib/**', 'node_modules/**', 'test/fixtures/**', 'example/**', 'coverage/**', '*.config.*', 'bench/**/*.js'] },
+  // TypeScript only: fixtures, example apps and the bench scripts are plain JS on purpose
+  { ignores: ['lib/**', '**/node_modules/**', 'test/fixtures/**', 'test/compat/*-app/**', 'example/**', 'coverage/**', '.compat/**', '**/*.js', '**/*.mjs', '**/*.cjs'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {

@@ -1,18 +1,23 @@
 /**
- * The agent process: `node lib/agent_worker.js '<public options JSON>'`, forked by the master.
- * The full options arrive as the first IPC message. Exits 0 on SIGTERM (after agent.close()),
- * 110 when the master disappears, 1 on a start error.
+ * The agent: `node lib/agent_worker.js '<public options JSON>'`, forked by the master, or a
+ * worker thread of the master running this file (startMode 'worker_threads').
+ * The full options arrive as the first message on the channel. Process: exits 0 on SIGTERM
+ * (after agent.close()), 110 when the master disappears, 1 on a start error. Thread: the
+ * master's graceful-exit message stands in for SIGTERM.
  */
 import { graceful } from 'graceful-process';
-import sendmessage from 'sendmessage';
 import { createConsoleLogger } from './logger.js';
-import { loadFramework, loadRequires, receiveOptions, type FrameworkInstance } from './worker/bootstrap.js';
+import { loadFramework, loadRequires, onThreadGracefulExit, type FrameworkInstance } from './worker/bootstrap.js';
+import { createWorkerIO } from './worker/io.js';
 
 const logger = createConsoleLogger(process.env.EGG_AGENT_WORKER_LOGGER_LEVEL);
+const io = createWorkerIO();
 // Ctrl-C and a closed terminal reach the whole process group: the master decides when and
-// in which order workers stop (app workers drain first, then the agent).
-process.on('SIGINT', () => {});
-process.on('SIGHUP', () => {});
+// in which order workers stop (app workers drain first, then the agent). A thread gets no signals.
+if (!io.isThread) {
+  process.on('SIGINT', () => {});
+  process.on('SIGHUP', () => {});
+}
 
 function startError(err: unknown, agent?: FrameworkInstance): void {
   logger.error(err);
@@ -23,7 +28,7 @@ function startError(err: unknown, agent?: FrameworkInstance): void {
 }
 
 async function main(): Promise<void> {
-  const options = await receiveOptions();
+  const options = await io.receiveOptions();
   if (!options) process.exit(110);
   let agent: FrameworkInstance;
   try {
@@ -48,9 +53,19 @@ async function main(): Promise<void> {
     }
     if (failed) return;
     agent.removeListener('error', onStartError);
-    sendmessage(process, { action: 'agent-start', to: 'master' });
+    io.send({ action: 'agent-start', to: 'master' });
   });
-  graceful({ logger, label: 'agent_worker', beforeExit: () => agent.close() });
+  if (io.isThread) {
+    onThreadGracefulExit(io, {
+      logger,
+      label: 'agent_worker',
+      timeoutMs: Number(process.env.GRACEFUL_TIMEOUT) || 5000,
+      beforeExit: () => agent.close(),
+      exit: code => process.exit(code),
+    });
+  } else {
+    graceful({ logger, label: 'agent_worker', beforeExit: () => agent.close() });
+  }
 }
 
 main().catch(err => startError(err));

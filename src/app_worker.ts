@@ -1,22 +1,27 @@
 /**
  * An app worker: `node lib/app_worker.js '<public options JSON>'`, forked by cfork
- * (node:cluster). The full options arrive as the first IPC message. Builds the framework's
- * Application, listens, and on SIGTERM drains HTTP before app.close() and exit 0.
+ * (node:cluster), or a worker thread of the master running this file (startMode
+ * 'worker_threads'). The full options arrive as the first message on the channel. Builds the
+ * framework's Application, listens, and on SIGTERM (thread: the master's graceful-exit
+ * message) drains HTTP before app.close() and exit 0.
  */
 import type http from 'node:http';
 import type { ListenOptions, Socket } from 'node:net';
 import { LISTENING_ACTION, STICKY_CONNECTION } from './protocol.js';
 import { graceful } from 'graceful-process';
-import sendmessage from 'sendmessage';
 import { createConsoleLogger } from './logger.js';
-import { loadFramework, loadRequires, receiveOptions, type FrameworkInstance } from './worker/bootstrap.js';
+import { loadFramework, loadRequires, onThreadGracefulExit, type FrameworkInstance } from './worker/bootstrap.js';
 import { createAppServer, Drainer, planListen } from './worker/app_server.js';
+import { createWorkerIO } from './worker/io.js';
 
 const logger = createConsoleLogger(process.env.EGG_APP_WORKER_LOGGER_LEVEL);
+const io = createWorkerIO();
 // Ctrl-C and a closed terminal reach the whole process group: the master decides when and
-// in which order workers stop (app workers drain first, then the agent).
-process.on('SIGINT', () => {});
-process.on('SIGHUP', () => {});
+// in which order workers stop (app workers drain first, then the agent). A thread gets no signals.
+if (!io.isThread) {
+  process.on('SIGINT', () => {});
+  process.on('SIGHUP', () => {});
+}
 const gracefulTimeout = Number(process.env.GRACEFUL_TIMEOUT) || 5000;
 
 function exitWith(code: number, app?: FrameworkInstance): void {
@@ -32,7 +37,7 @@ function startError(err: unknown, app?: FrameworkInstance): void {
 }
 
 async function main(): Promise<void> {
-  const options = await receiveOptions();
+  const options = await io.receiveOptions();
   if (!options) process.exit(0);
   let app: FrameworkInstance;
   try {
@@ -61,19 +66,20 @@ async function main(): Promise<void> {
       startError(e, app);
     }
   });
-  graceful({
-    logger,
-    label: 'app_worker',
-    beforeExit: async () => {
-      // stop taking requests and let those in flight finish, then close the app
-      await drainer?.drain(Math.floor(gracefulTimeout / 2));
-      await app.close();
-    },
-  });
+  const beforeExit = async (): Promise<void> => {
+    // stop taking requests and let those in flight finish, then close the app
+    await drainer?.drain(Math.floor(gracefulTimeout / 2));
+    await app.close();
+  };
+  if (io.isThread) {
+    onThreadGracefulExit(io, { logger, label: 'app_worker', timeoutMs: gracefulTimeout, beforeExit, exit: code => process.exit(code) });
+  } else {
+    graceful({ logger, label: 'app_worker', beforeExit });
+  }
 
   function startServer(instance: FrameworkInstance, opts: typeof options): Drainer | undefined {
     const plan = planListen(opts!, instance);
-    sendmessage(process, { to: 'master', action: 'realport', data: { port: plan.port, protocol: plan.protocol } });
+    io.send({ to: 'master', action: 'realport', data: { port: plan.port, protocol: plan.protocol } });
     if (!plan.path && typeof plan.port !== 'number') {
       logger.error('[app_worker] port should be number, but got %s(%s)', plan.port, typeof plan.port);
       exitWith(1, instance);
@@ -86,6 +92,8 @@ async function main(): Promise<void> {
       exitWith(1, instance);
     });
     instance.emit('server', server);
+    // a thread has no node:cluster to report its listeners: it tells the master itself
+    if (io.isThread) reportListening(server);
     if (opts!.sticky) {
       // connections come from the master's sticky server; this local port only makes the
       // worker visible to node:cluster (and keeps server.address() meaningful)
@@ -100,7 +108,7 @@ async function main(): Promise<void> {
     } else if (plan.reusePort) {
       // node:cluster does not report a reusePort listener: tell the master ourselves
       server.listen({ port: plan.port as number, host: plan.hostname, reusePort: true } as ListenOptions, () => {
-        sendmessage(process, { action: LISTENING_ACTION, data: server.address() });
+        if (!io.isThread) io.send({ action: LISTENING_ACTION, data: server.address() });
       });
     } else {
       if (plan.reusePortUnavailable) {
@@ -116,11 +124,21 @@ async function main(): Promise<void> {
         logger.error('[app_worker] debug server got error: %s, code: %s', err.message, err.code);
         exitWith(1, instance);
       });
+      if (io.isThread) reportListening(debugServer);
       debugServer.listen(opts!.debugPort);
       servers.push(debugServer);
     }
     return new Drainer(servers);
   }
+}
+
+/** `{ action: LISTENING_ACTION, data }` once `server` listens; a unix socket as node:cluster reports it. */
+function reportListening(server: http.Server): void {
+  server.once('listening', () => {
+    const address = server.address();
+    const data = typeof address === 'string' ? { address, addressType: -1 } : address;
+    if (data) io.send({ action: LISTENING_ACTION, data });
+  });
 }
 
 main().catch(err => startError(err));

@@ -5,6 +5,7 @@ export type ClusterErrorCode =
   | 'ERR_CLUSTER_AGENT_START'
   | 'ERR_CLUSTER_APP_START'
   | 'ERR_CLUSTER_START_TIMEOUT'
+  | 'ERR_CLUSTER_PID_FILE'
   | 'ERR_CLUSTER_AGENT_DIED'
   | 'ERR_CLUSTER_APP_DIED'
   | 'ERR_CLUSTER_AGENT_WORKER'
@@ -93,7 +94,7 @@ export class ClusterWorkerExceptionError extends ClusterError {
 
 /** A worker died during startup, or a port could not be found: the cluster cannot start. */
 export class ClusterStartError extends ClusterError {
-  constructor(code: 'ERR_CLUSTER_AGENT_START' | 'ERR_CLUSTER_APP_START' | 'ERR_CLUSTER_PORT' | 'ERR_CLUSTER_START_TIMEOUT', message: string, options?: { cause?: unknown }) {
+  constructor(code: 'ERR_CLUSTER_AGENT_START' | 'ERR_CLUSTER_APP_START' | 'ERR_CLUSTER_PORT' | 'ERR_CLUSTER_START_TIMEOUT' | 'ERR_CLUSTER_PID_FILE', message: string, options?: { cause?: unknown }) {
     super(code, message, options);
   }
 }

@@ -12,7 +12,7 @@ import { HealthCheck } from './health.js';
 import type { CloseSignal, Host } from './host/host.js';
 import { ProcessHost } from './host/process_host.js';
 import type { AppPool, Launcher, WorkerHandle } from './launcher/types.js';
-import { ProcessLauncher } from './launcher/process.js';
+import { createLauncher } from './launcher/index.js';
 import { createConsoleLogger, type Logger } from './logger.js';
 import { Messenger } from './messenger.js';
 import {
@@ -83,6 +83,7 @@ export class Master extends EventEmitter<MasterEvents> {
   #agentRestartTimer: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
   #startTimer: NodeJS.Timeout | undefined;
+  #exited = false;
   #sticky: StickyServer | undefined;
   #reloading = false;
   #reloadAgain = false;
@@ -104,7 +105,7 @@ export class Master extends EventEmitter<MasterEvents> {
     resolved.framework = this.framework.path;
     this.options = resolved;
     this.#deps = {
-      launcher: deps.launcher ?? new ProcessLauncher(),
+      launcher: deps.launcher ?? createLauncher(resolved, this.logger, (message, ...args) => this.log(message, ...args)),
       host,
       logger: this.logger,
       detectPort: deps.detectPort ?? (() => detectPort()),
@@ -191,7 +192,7 @@ export class Master extends EventEmitter<MasterEvents> {
             options.pidFile, previous, host.pid);
         }
       } catch (err) {
-        this.#failStart(new ClusterStartError('ERR_CLUSTER_PORT',
+        this.#failStart(new ClusterStartError('ERR_CLUSTER_PID_FILE',
           `[master] cannot write pidFile ${options.pidFile}: ${(err as Error).message}; make its folder writable or choose another options.pidFile`,
           { cause: err }));
         return;
@@ -314,6 +315,8 @@ export class Master extends EventEmitter<MasterEvents> {
 
   #onAppFork(pool: AppPool, handle: WorkerHandle): void {
     if (this.closed) {
+      // forked while closing (a refork racing the close): stop it, and never refork it
+      pool.setRefork(handle, false);
       void handle.terminate(0);
       return;
     }
@@ -345,7 +348,11 @@ export class Master extends EventEmitter<MasterEvents> {
     const isUnixSocket = address.addressType === -1 || address.addressType === 'pipe';
     // other servers of the app (debugPort, a websocket port…) are not the app's listener
     const expected = this.options.sticky ? this.options.stickyWorkerPort : this.#realPort;
-    if (!isUnixSocket && String(address.port) !== String(expected)) return;
+    // worker_threads: each app thread listens on its own port of options.ports
+    const threadPorts = this.options.startMode === 'worker_threads' ? this.options.ports : [];
+    if (!isUnixSocket && (threadPorts.length
+      ? !threadPorts.includes(address.port as number)
+      : String(address.port) !== String(expected))) return;
     entry.state = 'listening';
     this.messenger.send({ action: 'egg-pids', to: 'agent', data: this.registry.listeningWorkerIds() });
     const agent = this.registry.agent;
@@ -361,7 +368,8 @@ export class Master extends EventEmitter<MasterEvents> {
     if (this.isAllWorkerStarted) {
       // a reforked worker: egg-ready to it alone, not again to every healthy worker (D13)
       this.messenger.send({ action: 'egg-ready', to: 'app', receiverWorkerId: String(handle.workerId), data: this.#readyPayload() });
-      this.#pool?.setRefork(handle, true);
+      // a worker being replaced by a reload must not be reforked when it is stopped
+      if (!entry.devReload && !entry.stopping) this.#pool?.setRefork(handle, true);
       return;
     }
     if (this.#startSuccessCount < this.options.workers) return;
@@ -544,7 +552,7 @@ export class Master extends EventEmitter<MasterEvents> {
       if (Date.now() - this.#closeStartedAt < 1000) return;
       this.logger.warn('[master] receive signal %s again while closing, killing workers now', signal);
       this.#killAllNow();
-      this.#host.exit(1);
+      this.#exit(1);
       return;
     }
     this.logger.info('[master] master is killed by signal %s, closing', signal);
@@ -563,6 +571,13 @@ export class Master extends EventEmitter<MasterEvents> {
       }
     }
     this.logger[code === 0 ? 'info' : 'error']('[master] exit with code:%s', code);
+  }
+
+  /** The one way out: at most once, whatever path asks (a forced signal, close, a start failure). */
+  #exit(code: number): void {
+    if (this.#exited) return;
+    this.#exited = true;
+    this.#host.exit(code);
   }
 
   #killAllNow(): void {
@@ -586,12 +601,17 @@ export class Master extends EventEmitter<MasterEvents> {
     this.#closing = (async () => {
       try {
         await this.#stopWorkers();
+        if (this.#exited) return;
         this.log('[master] close done, exiting with code:%s', exitCode);
       } catch (err) {
         this.logger.error('[master] close with error: ', err);
         exitCode = 1;
       }
-      this.#host.exit(exitCode);
+      if (!this.isStarted) {
+        // closed before it was ready: whoever awaits ready() learns it, just before the exit
+        this.#ready.ready(new ClusterStartError('ERR_CLUSTER_START_TIMEOUT', '[master] closed before the cluster was ready'));
+      }
+      this.#exit(exitCode);
     })();
     return this.#closing;
   }
@@ -639,7 +659,7 @@ export class Master extends EventEmitter<MasterEvents> {
       ]);
       // settle ready() first so embedders and fake hosts see the error; the real host exits now
       this.#ready.ready(err);
-      this.#host.exit(1);
+      this.#exit(1);
     })();
   }
 }

@@ -11,6 +11,12 @@ export interface MessengerDeps {
   onMasterMessage(message: Envelope, source: WorkerHandle | undefined): void;
 }
 
+/**
+ * What tools read from the parent channel as the master's own word: egg-scripts waits for
+ * `egg-ready`, egg-mock fails a test on `*-worker-died`. Only the master may send them.
+ */
+const MASTER_ONLY_TO_PARENT = new Set(['egg-ready', 'app-worker-died', 'agent-worker-died']);
+
 /** Delivers envelopes where routing.ts says; the master's own sends go through it too. */
 export class Messenger {
   constructor(private readonly deps: MessengerDeps) {}
@@ -24,6 +30,7 @@ export class Messenger {
         this.deps.onMasterMessage(msg, source);
         return;
       case 'parent':
+        if (msg.from !== 'master' && MASTER_ONLY_TO_PARENT.has(msg.action)) return;
         this.deps.sendToParent(msg);
         return;
       case 'agent':

@@ -42,8 +42,11 @@ export interface ClusterOptions {
   pidFile?: string;
   /** Server env (`EGG_SERVER_ENV`). */
   env?: string;
+  /** 'process' (default): agent and apps are processes. 'worker_threads': threads of the master (no sticky). */
   startMode?: ClusterStartMode;
+  /** worker_threads: one app thread per port (default `[port]`); `workers` becomes ports.length. */
   ports?: number[];
+  /** SO_REUSEPORT (Node >= 22.12 on Linux/FreeBSD/SunOS/AIX); worker_threads: `workers` threads share `port`. */
   reusePort?: boolean;
   /** Shown in `ps` on every worker's command line (egg-scripts `--title`). */
   title?: string;
@@ -85,6 +88,9 @@ export interface NormalizeContext {
   cwd: string;
   /** How many CPUs the cluster may use (the default worker count). */
   cpus: number;
+  /** For the reusePort check; default process.version / process.platform. */
+  nodeVersion?: string;
+  platform?: string;
 }
 
 export interface Normalized {
@@ -245,19 +251,22 @@ export function normalizeOptions(input: ClusterOptions | undefined, ctx: Normali
     secretKeys = raw.secretKeys;
   }
   const reusePort = optionalBoolean(raw, 'reusePort');
+  const listeners = startMode === 'worker_threads'
+    ? resolveThreadListeners({ sticky, reusePort, port, ports, workers }, warnings, ctx)
+    : { ports, workers };
 
   const options: ResolvedOptions = {
     ...raw,
     baseDir,
     framework,
     plugins: plugins as Record<string, unknown> | null,
-    workers,
+    workers: listeners.workers,
     port,
     https,
     sticky,
     env,
     startMode,
-    ports,
+    ports: listeners.ports,
     reusePort,
     startTimeout,
   };
@@ -268,6 +277,46 @@ export function normalizeOptions(input: ClusterOptions | undefined, ctx: Normali
   if (title !== undefined) options.title = title;
   if (ctx.execArgv.some(a => a.includes('--debug') || a.includes('--inspect'))) options.isDebug = true;
   return { options, warnings };
+}
+
+/**
+ * startMode 'worker_threads' has no node:cluster to share a port. As egg-cluster: one app
+ * thread per entry of `ports` (default `[port]`) and `workers` = ports.length; with neither,
+ * one thread on the app's own config.cluster.listen.port. With a usable reusePort (Node >=
+ * 22.12 on Linux/FreeBSD/SunOS/AIX) `workers` threads share `port` instead; elsewhere
+ * reusePort falls back to one thread per port, with a warning. Sticky sessions hand sockets
+ * between processes and cannot work with threads (egg-cluster crashed on it: D11e).
+ */
+function resolveThreadListeners(
+  o: { sticky: boolean; reusePort: boolean; port: number | undefined; ports: number[]; workers: number },
+  warnings: string[],
+  ctx: NormalizeContext,
+): { ports: number[]; workers: number } {
+  if (o.sticky) {
+    throw new InvalidOptionError('options.sticky is not supported with startMode "worker_threads": '
+      + 'sticky sessions pass sockets between processes. Use startMode "process" (the default) for sticky sessions, '
+      + 'or drop sticky and put a load balancer in front of the thread ports');
+  }
+  if (new Set(o.ports).size !== o.ports.length) {
+    throw invalid('ports', 'distinct port numbers (one app thread listens on each)', o.ports);
+  }
+  if (o.reusePort) {
+    // loaded only here: the master does not need http/https otherwise
+    const { reusePortSupport } = require('./worker/app_server.js') as typeof import('./worker/app_server.js');
+    const unavailable = reusePortSupport(ctx.nodeVersion ?? process.version, ctx.platform ?? process.platform);
+    if (!unavailable) {
+      if (o.port === undefined) {
+        throw new InvalidOptionError('options.port is required with reusePort in startMode "worker_threads": every app thread listens on it');
+      }
+      if (o.ports.length) {
+        warnings.push(`[master] options.ports is ignored with reusePort: all ${o.workers} app threads share port ${o.port}`);
+      }
+      return { ports: [], workers: o.workers };
+    }
+    warnings.push(`[master] reusePort is not available (${unavailable}); startMode "worker_threads" runs one app thread per port of options.ports instead`);
+  }
+  const ports = o.ports.length ? o.ports : o.port !== undefined ? [o.port] : [];
+  return { ports, workers: Math.max(1, ports.length) };
 }
 
 /** egg's rule: production unless env is local/unittest; with no env, NODE_ENV decides. */

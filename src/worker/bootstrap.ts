@@ -1,32 +1,8 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { OPTIONS_ACTION } from '../protocol.js';
 import type { ResolvedOptions } from '../options.js';
-import { decodeOptions } from './options_codec.js';
-
-/**
- * Wait for the master's first message, the full options. Resolves undefined when the
- * channel closes first (the master died): the caller exits.
- */
-export function receiveOptions(): Promise<ResolvedOptions | undefined> {
-  return new Promise(resolve => {
-    const onMessage = (msg: unknown): void => {
-      if (!msg || typeof msg !== 'object' || (msg as { action?: unknown }).action !== OPTIONS_ACTION) return;
-      cleanup();
-      resolve(decodeOptions((msg as { data?: unknown }).data));
-    };
-    const onDisconnect = (): void => {
-      cleanup();
-      resolve(undefined);
-    };
-    const cleanup = (): void => {
-      process.removeListener('message', onMessage);
-      process.removeListener('disconnect', onDisconnect);
-    };
-    process.on('message', onMessage);
-    process.once('disconnect', onDisconnect);
-  });
-}
+import type { Logger } from '../logger.js';
+import { GRACEFUL_EXIT_ACTION, type WorkerIO } from './io.js';
 
 /** `require`, or `import()` for an ES module, of a path or package name resolved from baseDir. */
 export async function importModule(spec: string, baseDir: string): Promise<unknown> {
@@ -87,3 +63,42 @@ export async function loadFramework(options: ResolvedOptions, exportName: 'Appli
 
 export const workerLabel = (role: 'agent' | 'app'): string => `${role}_worker`;
 export const absolute = (p: string): string => path.resolve(p);
+
+export interface ThreadGracefulOptions {
+  logger: Logger;
+  /** `app_worker` / `agent_worker`, as graceful-process labels its lines. */
+  label: string;
+  /** Upper bound for `beforeExit` (GRACEFUL_TIMEOUT, as in process mode). */
+  timeoutMs: number;
+  beforeExit: () => Promise<void>;
+  /** Ends the thread (`process.exit` inside a worker thread ends only that thread). */
+  exit: (code: number) => void;
+}
+
+/**
+ * Thread mode's graceful-process: threads get no SIGTERM, so the master posts
+ * GRACEFUL_EXIT_ACTION; `beforeExit` (drain, then app.close() / agent.close()) is really
+ * awaited, bounded by `timeoutMs`, then the thread exits 0. egg-cluster ran the close in
+ * `process.on('exit', async …)`, where nothing can be awaited (defect D11b).
+ */
+export function onThreadGracefulExit(io: WorkerIO, opts: ThreadGracefulOptions): void {
+  let closing = false;
+  io.onMessage(msg => {
+    if (closing || (msg as { action?: unknown } | null)?.action !== GRACEFUL_EXIT_ACTION) return;
+    closing = true;
+    const { logger, label } = opts;
+    logger.info('[%s] receive graceful-exit from the master (worker_threads), closing', label);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`timeout after ${opts.timeoutMs}ms`)), opts.timeoutMs);
+    });
+    void Promise.race([Promise.resolve().then(opts.beforeExit), timedOut]).then(
+      () => logger.info('[%s] beforeExit success', label),
+      (err: unknown) => logger.error('[%s] beforeExit fail, error: %s', label, (err as Error)?.message ?? err),
+    ).finally(() => {
+      clearTimeout(timer);
+      logger.info('[%s] exit with code:0', label);
+      opts.exit(0);
+    });
+  });
+}

@@ -1,0 +1,330 @@
+/**
+ * startMode 'worker_threads': the agent and the app workers are worker threads of the master
+ * process, running the same lib/agent_worker.js and lib/app_worker.js as in process mode.
+ * They get the same messages (options bootstrap first), report listening themselves, close
+ * gracefully on GRACEFUL_EXIT_ACTION (really awaiting app.close() / agent.close()) and are
+ * reforked under a bounded budget (refork_policy.ts).
+ */
+import { EventEmitter } from 'node:events';
+import { Worker } from 'node:worker_threads';
+import { LISTENING_ACTION, OPTIONS_ACTION, type ListeningAddress } from '../protocol.js';
+import { closeTimeouts, type ResolvedOptions } from '../options.js';
+import type { Logger } from '../logger.js';
+import { ReforkPolicy, type ReforkPolicyConfig } from '../refork_policy.js';
+import { argvOptions, encodeOptions } from '../worker/options_codec.js';
+import { GRACEFUL_EXIT_ACTION } from '../worker/io.js';
+import { AGENT_WORKER_FILE, APP_WORKER_FILE } from './process.js';
+import type { AppPool, AppPoolEvents, Launcher, WorkerHandle, WorkerHandleEvents, WorkerRole, WorkerSpec } from './types.js';
+
+type Log = (message: string, ...args: unknown[]) => void;
+
+function isListeningReport(message: unknown): message is { action: string; data: ListeningAddress } {
+  return typeof message === 'object' && message !== null
+    && (message as { action?: unknown }).action === LISTENING_ACTION
+    && typeof (message as { data?: unknown }).data === 'object' && (message as { data?: unknown }).data !== null;
+}
+
+/** A worker thread behind the WorkerHandle interface. */
+export class ThreadWorkerHandle extends EventEmitter<WorkerHandleEvents> implements WorkerHandle {
+  readonly startTime = Date.now();
+  /** Threads share the master's inspector: no port of their own. */
+  readonly debugPort = undefined;
+  /** As egg-cluster's thread mode: a thread never "disconnects" unexpectedly. */
+  readonly exitedAfterDisconnect = true;
+  /** threadId, read once: it is -1 by the time 'exit' fires (defect D11a). */
+  readonly workerId: number;
+  /** Resolves with the exit code once the thread has ended. */
+  readonly exited: Promise<number>;
+  #online = false;
+  #exitCode: number | undefined;
+  #terminating: Promise<void> | undefined;
+
+  constructor(
+    readonly role: WorkerRole,
+    readonly id: number,
+    private readonly worker: Worker,
+    private readonly log: Log,
+    /** The port this app thread listens on (undefined: options.port or the app's config). */
+    readonly port?: number,
+  ) {
+    super();
+    this.workerId = worker.threadId;
+    this.exited = new Promise(resolve => {
+      worker.once('exit', (code: number) => {
+        this.#exitCode = code;
+        resolve(code);
+        this.emit('exit', code, null);
+      });
+    });
+    worker.once('online', () => {
+      this.#online = true;
+    });
+    worker.on('message', (message: unknown) => {
+      if (role === 'app' && isListeningReport(message)) {
+        this.emit('listening', message.data);
+        return;
+      }
+      this.emit('message', message);
+    });
+    worker.on('error', (err: Error) => {
+      // an uncaught exception in the thread; 'exit' (code 1) follows. Nobody listening (a
+      // thread the master is already dropping) must not turn it into a master crash.
+      if (this.listenerCount('error') > 0) this.emit('error', err);
+    });
+    worker.on('messageerror', (err: Error) => {
+      if (this.listenerCount('error') > 0) this.emit('error', err);
+    });
+  }
+
+  /** The thread has started running its entry. */
+  get online(): boolean {
+    return this.#online;
+  }
+
+  /** From creation (a thread still booting can be stopped) until 'exit'. */
+  get isAlive(): boolean {
+    return this.#exitCode === undefined;
+  }
+
+  get isConnected(): boolean {
+    return this.#exitCode === undefined;
+  }
+
+  get exitCode(): number | undefined {
+    return this.#exitCode;
+  }
+
+  send(message: object): void {
+    if (!this.isAlive) return;
+    try {
+      this.worker.postMessage(message);
+    } catch (err) {
+      // structured clone refuses functions and the like: send what JSON keeps, as the
+      // process channel does
+      if ((err as Error).name !== 'DataCloneError') return;
+      try {
+        this.worker.postMessage(JSON.parse(JSON.stringify(message)));
+      } catch {
+        // not serialisable at all: dropped
+      }
+    }
+  }
+
+  /** Sticky mode needs socket passing between processes: not available for threads. */
+  sendConnection(): boolean {
+    return false;
+  }
+
+  /** Threads have no signals: any kill is `worker.terminate()`. */
+  kill(_signal: NodeJS.Signals): void {
+    if (!this.isAlive) return;
+    this.worker.terminate().catch(() => {});
+  }
+
+  /**
+   * Ask the thread to close (drain, then app.close() / agent.close()), wait for its exit up
+   * to `timeoutMs`, then `worker.terminate()` and wait for that too (D11b, D11c).
+   */
+  terminate(timeoutMs: number): Promise<void> {
+    if (!this.isAlive) return Promise.resolve();
+    this.#terminating ??= this.#terminate(timeoutMs);
+    return this.#terminating;
+  }
+
+  async #terminate(timeoutMs: number): Promise<void> {
+    const name = `${this.role} worker#${this.id}`;
+    this.log('[master] gracefully close %s (worker_threads)', name);
+    this.send({ action: GRACEFUL_EXIT_ACTION });
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>(resolve => {
+      timer = setTimeout(() => resolve('timeout'), Math.max(0, timeoutMs));
+    });
+    const result = await Promise.race([this.exited, timedOut]);
+    clearTimeout(timer);
+    if (result === 'timeout' && this.isAlive) {
+      this.log('[master] terminate %s after %sms timeout', name, timeoutMs);
+      await this.worker.terminate().catch(() => undefined);
+    }
+    await this.exited;
+  }
+}
+
+interface Slot {
+  readonly port: number | undefined;
+  refork: boolean;
+  /** Being stopped by forkOne() to make room for its replacement: not reforked. */
+  replacing: boolean;
+}
+
+/**
+ * The app threads. Without a shared port (no usable reusePort) each thread owns one port of
+ * `options.ports`; a dead thread is reforked on its own port.
+ */
+class ThreadAppPool extends EventEmitter<AppPoolEvents> implements AppPool {
+  readonly #slots = new Map<ThreadWorkerHandle, Slot>();
+  /** Ports whose thread died and was not reforked: forkOne() fills them first. */
+  readonly #vacant: Array<number | undefined> = [];
+
+  constructor(
+    private readonly fork: (port: number | undefined) => ThreadWorkerHandle,
+    private readonly ports: ReadonlyArray<number | undefined>,
+    /** All threads listen on one port with SO_REUSEPORT: a new thread can start beside an old one. */
+    private readonly sharedPort: boolean,
+    private readonly refork: boolean,
+    private readonly policy: ReforkPolicy,
+    private readonly logger: Logger,
+    private readonly log: Log,
+    private readonly replaceTimeoutMs: () => number,
+  ) {
+    super();
+  }
+
+  start(): void {
+    for (const port of this.ports) this.#start(port);
+  }
+
+  setRefork(handle: WorkerHandle, enabled: boolean): void {
+    const slot = this.#slots.get(handle as ThreadWorkerHandle);
+    if (slot) slot.refork = enabled;
+  }
+
+  /**
+   * One more app thread for a rolling reload. With a shared port (reusePort) it starts
+   * beside the old ones. With one port per thread two threads cannot listen on the same
+   * port, so: a vacant port (its thread died and was not reforked) gets the new thread;
+   * otherwise the oldest thread is closed gracefully first and the new one takes its port.
+   * That port is unserved for the switch; the other ports keep serving.
+   */
+  forkOne(): void {
+    if (this.sharedPort) {
+      this.#start(this.ports[0]);
+      return;
+    }
+    if (this.#vacant.length) {
+      this.#start(this.#vacant.shift());
+      return;
+    }
+    const oldest = [...this.#slots].find(([handle, slot]) => !slot.replacing && handle.isAlive);
+    if (!oldest) {
+      this.#start(this.ports[0]);
+      return;
+    }
+    const [handle, slot] = oldest;
+    slot.replacing = true;
+    slot.refork = false;
+    void handle.terminate(this.replaceTimeoutMs()).then(() => this.#start(slot.port));
+  }
+
+  #start(port: number | undefined): void {
+    const handle = this.fork(port);
+    this.#slots.set(handle, { port, refork: false, replacing: false });
+    // after the master's own 'exit' handling (its died line, egg-pids), as with cfork
+    handle.once('exit', code => process.nextTick(() => this.#onExit(handle, code)));
+    // like node:cluster: 'fork' after the caller got the pool and could listen to it; before
+    // any message of the thread can arrive (those come from the event loop)
+    process.nextTick(() => this.emit('fork', handle));
+  }
+
+  #onExit(handle: ThreadWorkerHandle, code: number | null): void {
+    const slot = this.#slots.get(handle);
+    if (!slot) return;
+    this.#slots.delete(handle);
+    if (slot.replacing) return;
+    if (!this.refork || !slot.refork) {
+      if (!this.sharedPort) this.#vacant.push(slot.port);
+      return;
+    }
+    const decision = this.policy.onDeath(handle.startTime);
+    const where = slot.port === undefined ? '' : ` on port ${slot.port}`;
+    if (!Number.isFinite(decision.delayMs)) {
+      this.logger.error('[master] app_worker#%s (tid:%s) not reforked: the refork limit is 0', handle.id, handle.workerId);
+      if (!this.sharedPort) this.#vacant.push(slot.port);
+      return;
+    }
+    if (decision.budgetExhausted) {
+      const { limit, windowMs } = this.policy.config;
+      this.logger.error('[master] app_worker refork budget exhausted: %s reforks in %sms; app_worker#%s (tid:%s)%s reforks in %sms',
+        limit, windowMs, handle.id, handle.workerId, where, decision.delayMs);
+    }
+    this.log('[master] app_worker#%s (tid:%s) exit with code: %s, refork%s %s',
+      handle.id, handle.workerId, code, where, decision.delayMs > 0 ? `in ${decision.delayMs}ms` : 'now');
+    if (decision.delayMs <= 0) {
+      this.#start(slot.port);
+      return;
+    }
+    setTimeout(() => this.#start(slot.port), decision.delayMs);
+  }
+}
+
+export interface ThreadLauncherOptions {
+  logger: Logger;
+  /** egg-cluster's `log()` (INFO, or DEBUG in the local env); default `logger.info`. */
+  log?: Log;
+  files?: { agent: string; app: string };
+  refork?: Partial<ReforkPolicyConfig>;
+  /** Clock of the refork policy (tests). */
+  now?: () => number;
+}
+
+/** How the app threads listen: one per port of `options.ports`, or all on `options.port`. */
+export function planAppThreads(options: ResolvedOptions, count: number): { ports: Array<number | undefined>; sharedPort: boolean } {
+  if (options.ports.length) return { ports: [...options.ports], sharedPort: false };
+  // normalizeOptions leaves `ports` empty only for a usable reusePort (port required) or
+  // when no port is known to the master (one thread on the app's config.cluster.listen.port)
+  const sharedPort = options.reusePort && options.port !== undefined;
+  return { ports: Array.from({ length: sharedPort ? Math.max(1, count) : 1 }, () => options.port), sharedPort };
+}
+
+/** Agent and app workers as worker threads of the master (startMode 'worker_threads'). */
+export class ThreadLauncher implements Launcher {
+  #agentCount = 0;
+  #appCount = 0;
+  readonly #logger: Logger;
+  readonly #log: Log;
+  readonly #files: { agent: string; app: string };
+
+  constructor(private readonly opts: ThreadLauncherOptions) {
+    this.#logger = opts.logger;
+    this.#log = opts.log ?? ((message, ...args) => opts.logger.info(message, ...args));
+    this.#files = opts.files ?? { agent: AGENT_WORKER_FILE, app: APP_WORKER_FILE };
+  }
+
+  forkAgent(spec: WorkerSpec): WorkerHandle {
+    const handle = this.#spawn('agent', ++this.#agentCount, this.#files.agent, spec.options);
+    this.#log('[master] agent_worker#%s:%s start with worker_threads', handle.id, handle.workerId);
+    return handle;
+  }
+
+  startApps(spec: WorkerSpec, count: number, refork: boolean): AppPool {
+    const { ports, sharedPort } = planAppThreads(spec.options, count);
+    const fork = (port: number | undefined): ThreadWorkerHandle => {
+      const options = port === spec.options.port ? spec.options : { ...spec.options, port };
+      const handle = this.#spawn('app', ++this.#appCount, this.#files.app, options, port);
+      this.#log('[master] app_worker#%s (tid:%s) start', handle.id, handle.workerId);
+      return handle;
+    };
+    const pool = new ThreadAppPool(fork, ports, sharedPort, refork, new ReforkPolicy(this.opts.refork, this.opts.now),
+      this.#logger, this.#log, () => appCloseTimeout());
+    pool.start();
+    return pool;
+  }
+
+  #spawn(role: WorkerRole, id: number, file: string, options: ResolvedOptions, port?: number): ThreadWorkerHandle {
+    // execArgv and env are inherited (an explicit execArgv would reject V8 flags such as
+    // --max-old-space-size); argv carries the same public JSON as a worker process
+    const worker = new Worker(file, { argv: [argvOptions(options)] });
+    const handle = new ThreadWorkerHandle(role, id, worker, this.#log, port);
+    // first message: the full options, exactly as in process mode
+    handle.send({ action: OPTIONS_ACTION, data: encodeOptions(options) });
+    return handle;
+  }
+}
+
+/** The app close timeout (EGG_APP_CLOSE_TIMEOUT …) for a thread replaced by a reload. */
+function appCloseTimeout(): number {
+  try {
+    return closeTimeouts(process.env).app;
+  } catch {
+    return 5000;
+  }
+}

@@ -1,0 +1,386 @@
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { InvalidOptionError } from '../../src/errors.js';
+import {
+  closeTimeouts, isProductionEnv, normalizeOptions, type ClusterOptions, type NormalizeContext,
+} from '../../src/options.js';
+import { redactOptions } from '../../src/redact.js';
+import { cgroupCpuLimit } from '../../src/cpus.js';
+import { argvOptions, decodeOptions, encodeOptions } from '../../src/worker/options_codec.js';
+
+const CWD = path.resolve('/srv/app');
+
+function ctx(over: Partial<NormalizeContext> = {}): NormalizeContext {
+  return { env: {}, execArgv: [], cwd: CWD, cpus: 4, ...over };
+}
+
+function norm(input: ClusterOptions | undefined, over: Partial<NormalizeContext> = {}) {
+  return normalizeOptions(input, ctx(over));
+}
+
+/** Asserts an InvalidOptionError whose message names the option and shows the bad value. */
+function assertInvalid(input: ClusterOptions, name: string, shown: string, over: Partial<NormalizeContext> = {}): void {
+  assert.throws(() => norm(input, over), (err: unknown) => {
+    assert.ok(err instanceof InvalidOptionError, `expected InvalidOptionError, got ${String(err)}`);
+    assert.equal(err.code, 'ERR_CLUSTER_INVALID_OPTION');
+    assert.ok(err.message.includes(`options.${name}`), `message names options.${name}: ${err.message}`);
+    assert.ok(err.message.includes(shown), `message shows ${shown}: ${err.message}`);
+    return true;
+  });
+}
+
+describe('normalizeOptions', () => {
+  it('applies the defaults', () => {
+    const { options, warnings } = norm(undefined, { env: { EGG_SERVER_ENV: 'prod' } });
+    assert.equal(options.workers, 4);
+    assert.equal(options.port, undefined);
+    assert.equal(options.https, false);
+    assert.equal(options.startMode, 'process');
+    assert.equal(options.env, 'prod');
+    assert.equal(options.baseDir, CWD);
+    assert.equal(options.framework, '');
+    assert.equal(options.plugins, null);
+    assert.equal(options.sticky, false);
+    assert.equal(options.reusePort, false);
+    assert.deepEqual(options.ports, []);
+    assert.equal(options.isDebug, undefined);
+    assert.deepEqual(warnings, []);
+  });
+
+  it('takes env from EGG_SERVER_ENV only when options.env is not given', () => {
+    assert.equal(norm({}, { env: {} }).options.env, undefined);
+    assert.equal(norm({}, { env: { EGG_SERVER_ENV: '' } }).options.env, undefined);
+    assert.equal(norm({ env: 'local' }, { env: { EGG_SERVER_ENV: 'prod' } }).options.env, 'local');
+  });
+
+  it('uses at least one worker even when the CPU count is 0', () => {
+    assert.equal(norm({}, { cpus: 0 }).options.workers, 1);
+  });
+
+  describe('workers', () => {
+    const ok: Array<[unknown, number]> = [['4', 4], [4, 4], [' 2 ', 2], [1, 1], [1024, 1024], [0, 4], ['', 4]];
+    for (const [value, expected] of ok) {
+      it(`${JSON.stringify(value)} -> ${expected}`, () => {
+        assert.equal(norm({ workers: value as number }).options.workers, expected);
+      });
+    }
+    const bad: Array<[unknown, string]> = [
+      ['abc', '"abc" (string)'], [-1, '-1 (number)'], [1.5, '1.5 (number)'], ['1.5', '"1.5" (string)'],
+      [1025, '1025'], [Number.NaN, 'NaN'], [true, 'true (boolean)'], [{}, '(object)'], [[2], '[2] (array)'],
+    ];
+    for (const [value, shown] of bad) {
+      it(`${String(value)} is rejected`, () => assertInvalid({ workers: value as number }, 'workers', shown));
+    }
+  });
+
+  describe('port', () => {
+    it('parses a numeric string', () => assert.equal(norm({ port: '7001' }).options.port, 7001));
+    it('keeps a number', () => assert.equal(norm({ port: 8080 }).options.port, 8080));
+    for (const value of [0, '0', '']) {
+      it(`${JSON.stringify(value)} means "the app's config" (undefined)`, () => {
+        assert.equal(norm({ port: value }).options.port, undefined);
+      });
+    }
+    it('0 stays undefined with https too (parseInt(port) || undefined)', () => {
+      assert.equal(norm({ port: 0, https: { key: '/k', cert: '/c' } }).options.port, undefined);
+    });
+    it('defaults to 8443 with https', () => {
+      assert.equal(norm({ https: { key: '/k', cert: '/c' } }).options.port, 8443);
+    });
+    it('null does not override the https default', () => {
+      assert.equal(norm({ port: null, https: { key: '/k', cert: '/c' } }).options.port, 8443);
+    });
+    for (const [value, shown] of [[70000, '70000'], [-1, '-1'], ['http', '"http" (string)'], [80.5, '80.5']] as const) {
+      it(`${String(value)} is rejected`, () => assertInvalid({ port: value }, 'port', shown));
+    }
+  });
+
+  describe('https', () => {
+    it('https: true with key/cert is accepted with a deprecation warning', () => {
+      const { options, warnings } = norm({ https: true, key: '/etc/key.pem', cert: '/etc/cert.pem' });
+      assert.deepEqual(options.https, { key: '/etc/key.pem', cert: '/etc/cert.pem' });
+      assert.equal(warnings.length, 1);
+      assert.match(warnings[0]!, /\[master\] Please use `https: \{ key, cert, ca \}` instead of `https: true`/);
+    });
+    it('an object without cert is rejected, naming https.cert', () => {
+      assertInvalid({ https: { key: '/etc/key.pem' } }, 'https.cert', 'undefined');
+    });
+    it('https: true without key is rejected, naming https.key', () => {
+      assertInvalid({ https: true, cert: '/c' }, 'https.key', 'undefined');
+    });
+    it('Buffers (PEM in memory) are accepted and kept', () => {
+      const key = Buffer.from('-----BEGIN PRIVATE KEY-----');
+      const cert = Buffer.from('-----BEGIN CERTIFICATE-----');
+      const { options } = norm({ https: { key, cert, ca: [cert, '/etc/ca.pem'] } });
+      assert.ok(options.https);
+      assert.equal(options.https.key, key);
+      assert.equal(options.https.cert, cert);
+    });
+    it('a bad ca entry is rejected', () => assertInvalid({ https: { key: '/k', cert: '/c', ca: [1] as unknown as string[] } }, 'https.ca', '[1]'));
+    it('a string https is rejected', () => assertInvalid({ https: 'yes' as unknown as boolean }, 'https', '"yes" (string)'));
+    it('false and null mean no https', () => {
+      assert.equal(norm({ https: false }).options.https, false);
+      assert.equal(norm({ https: null as unknown as boolean }).options.https, false);
+    });
+    it('does not share the caller\'s https object', () => {
+      const https = { key: '/k', cert: '/c' };
+      const { options } = norm({ https });
+      assert.notEqual(options.https, https);
+      assert.deepEqual(options.https, https);
+    });
+  });
+
+  describe('require', () => {
+    it('a string becomes an array', () => assert.deepEqual(norm({ require: 'ts-node/register' }).options.require, ['ts-node/register']));
+    it('an array is kept', () => assert.deepEqual(norm({ require: ['a', './b'] }).options.require, ['a', './b']));
+    it('[1] is rejected', () => assertInvalid({ require: [1] as unknown as string[] }, 'require', '[1] (array)'));
+    it('[""] is rejected', () => assertInvalid({ require: [''] }, 'require', '[""]'));
+  });
+
+  it('startMode "x" is rejected', () => assertInvalid({ startMode: 'x' as 'process' }, 'startMode', '"x" (string)'));
+  it('startMode worker_threads is accepted', () => assert.equal(norm({ startMode: 'worker_threads' }).options.startMode, 'worker_threads'));
+  it('sticky must be a boolean', () => assertInvalid({ sticky: 'yes' as unknown as boolean }, 'sticky', '"yes"'));
+  it('ports entries are checked', () => assertInvalid({ ports: [7001, 0] }, 'ports[1]', '0 (number)'));
+  it('debugPort is checked', () => assertInvalid({ debugPort: 99999 }, 'debugPort', '99999'));
+  it('plugins must be an object', () => assertInvalid({ plugins: [] as unknown as Record<string, unknown> }, 'plugins', '[] (array)'));
+
+  describe('startTimeout', () => {
+    it('defaults to 10 minutes (egg\'s workerStartTimeout)', () => assert.equal(norm({}).options.startTimeout, 600_000));
+    it('accepts a number or a numeric string', () => {
+      assert.equal(norm({ startTimeout: 1000 }).options.startTimeout, 1000);
+      assert.equal(norm({ startTimeout: '2500' as unknown as number }).options.startTimeout, 2500);
+    });
+    for (const [value, shown] of [[0, '0 (number)'], [-5, '-5'], ['10s', '"10s" (string)'], [1.5, '1.5'], [2 ** 31, String(2 ** 31)]] as const) {
+      it(`${String(value)} is rejected`, () => assertInvalid({ startTimeout: value as number }, 'startTimeout', shown));
+    }
+  });
+
+  describe('secretKeys', () => {
+    it('is kept when it is an array of names', () => {
+      assert.deepEqual(norm({ secretKeys: ['apiToken'] }).options.secretKeys, ['apiToken']);
+    });
+    for (const bad of ['apiToken', [1], {}]) {
+      it(`${JSON.stringify(bad)} is rejected`, () => {
+        assert.throws(() => norm({ secretKeys: bad as unknown as string[] }), (err: unknown) => {
+          assert.ok(err instanceof InvalidOptionError);
+          assert.match(err.message, /options\.secretKeys/);
+          return true;
+        });
+      });
+    }
+  });
+
+  it('rejects options that are not an object', () => {
+    for (const bad of ['x', 1, null, []]) {
+      assert.throws(() => norm(bad as unknown as ClusterOptions), InvalidOptionError);
+    }
+  });
+
+  it('null and undefined values do not override defaults', () => {
+    const { options } = norm({
+      workers: null as unknown as number, port: null, https: undefined, baseDir: undefined,
+      startMode: undefined, env: null as unknown as string, plugins: null, sticky: undefined,
+    }, { env: { EGG_SERVER_ENV: 'prod' } });
+    assert.equal(options.workers, 4);
+    assert.equal(options.port, undefined);
+    assert.equal(options.https, false);
+    assert.equal(options.baseDir, CWD);
+    assert.equal(options.startMode, 'process');
+    assert.equal(options.env, 'prod');
+    assert.equal(options.sticky, false);
+    assert.equal(options.plugins, null);
+  });
+
+  it('passes unknown keys through unchanged (they reach new Application())', () => {
+    const custom = { deep: { list: [1, 2] } };
+    const { options } = norm({ foo: true, custom, title: 'egg-server-x' });
+    assert.equal(options.foo, true);
+    assert.equal(options.custom, custom);
+    assert.equal(options.title, 'egg-server-x');
+  });
+
+  it('does not mutate its input', () => {
+    const input: ClusterOptions = { workers: '2', port: '7001', require: 'a', https: true, key: '/k', cert: '/c', baseDir: 'rel' };
+    const copy = structuredClone(input);
+    norm(input);
+    assert.deepEqual(input, copy);
+  });
+
+  it('makes baseDir absolute against cwd', () => {
+    assert.equal(norm({ baseDir: 'sub/app' }).options.baseDir, path.join(CWD, 'sub', 'app'));
+    assert.equal(norm({ baseDir: '/abs/app' }).options.baseDir, path.resolve('/abs/app'));
+  });
+
+  it('framework falls back to customEgg', () => {
+    assert.equal(norm({ customEgg: '/fw' }).options.framework, '/fw');
+    assert.equal(norm({ framework: '/a', customEgg: '/b' }).options.framework, '/a');
+  });
+
+  describe('isDebug from execArgv', () => {
+    const table: Array<[string[], boolean | undefined]> = [
+      [['--inspect'], true], [['--inspect-brk=9229'], true], [['--inspect=0.0.0.0:9229'], true],
+      [['--debug'], true], [['--max-old-space-size=100'], undefined], [[], undefined],
+    ];
+    for (const [execArgv, expected] of table) {
+      it(`${JSON.stringify(execArgv)} -> ${String(expected)}`, () => {
+        assert.equal(norm({}, { execArgv }).options.isDebug, expected);
+      });
+    }
+  });
+});
+
+describe('isProductionEnv', () => {
+  const table: Array<[string | undefined, string | undefined, boolean]> = [
+    ['prod', undefined, true],
+    ['test', undefined, true],
+    ['local', undefined, false],
+    ['unittest', undefined, false],
+    ['local', 'production', false],
+    ['prod', 'development', true],
+    [undefined, 'production', true],
+    ['', 'production', true],
+    [undefined, 'development', false],
+    [undefined, undefined, false],
+  ];
+  for (const [env, nodeEnv, expected] of table) {
+    it(`env=${String(env)} NODE_ENV=${String(nodeEnv)} -> ${expected}`, () => {
+      assert.equal(isProductionEnv(env, nodeEnv), expected);
+    });
+  }
+});
+
+describe('closeTimeouts', () => {
+  it('defaults to 5000 for both phases', () => {
+    assert.deepEqual(closeTimeouts({}), { app: 5000, agent: 5000 });
+  });
+  it('falls back to EGG_MASTER_CLOSE_TIMEOUT', () => {
+    assert.deepEqual(closeTimeouts({ EGG_MASTER_CLOSE_TIMEOUT: '1000' }), { app: 1000, agent: 1000 });
+  });
+  it('each phase variable wins over the legacy one', () => {
+    assert.deepEqual(
+      closeTimeouts({ EGG_MASTER_CLOSE_TIMEOUT: '1000', EGG_APP_CLOSE_TIMEOUT: '200', EGG_AGENT_CLOSE_TIMEOUT: '300' }),
+      { app: 200, agent: 300 },
+    );
+    assert.deepEqual(closeTimeouts({ EGG_APP_CLOSE_TIMEOUT: '200' }), { app: 200, agent: 5000 });
+    assert.deepEqual(closeTimeouts({ EGG_AGENT_CLOSE_TIMEOUT: '0' }), { app: 5000, agent: 0 });
+  });
+  it('an empty variable counts as unset', () => {
+    assert.deepEqual(closeTimeouts({ EGG_APP_CLOSE_TIMEOUT: '', EGG_MASTER_CLOSE_TIMEOUT: '700' }), { app: 700, agent: 700 });
+  });
+  for (const name of ['EGG_MASTER_CLOSE_TIMEOUT', 'EGG_APP_CLOSE_TIMEOUT', 'EGG_AGENT_CLOSE_TIMEOUT']) {
+    it(`a non-numeric ${name} is an error naming the variable and the value`, () => {
+      assert.throws(() => closeTimeouts({ [name]: '5s' }), (err: unknown) => {
+        assert.ok(err instanceof InvalidOptionError);
+        assert.match(err.message, new RegExp(`${name}.*"5s"`));
+        return true;
+      });
+    });
+  }
+  it('a negative timeout is an error', () => {
+    assert.throws(() => closeTimeouts({ EGG_APP_CLOSE_TIMEOUT: '-1' }), InvalidOptionError);
+  });
+});
+
+describe('redactOptions', () => {
+  const PEM_KEY = '-----BEGIN PRIVATE KEY-----\nMIIEv...\n-----END PRIVATE KEY-----';
+  const base = () => norm({}).options;
+
+  it('hides inline PEM, Buffers and the passphrase but keeps file paths', () => {
+    const options = {
+      ...base(),
+      https: { key: PEM_KEY, cert: Buffer.from('cert bytes'), ca: ['/etc/ssl/ca.pem', PEM_KEY], passphrase: 's3cret' },
+    };
+    const shown = redactOptions(options);
+    assert.deepEqual(shown.https, { key: '[redacted]', cert: '[redacted]', ca: ['/etc/ssl/ca.pem', '[redacted]'], passphrase: '[redacted]' });
+    const text = JSON.stringify(shown);
+    assert.ok(!text.includes('s3cret'));
+    assert.ok(!text.includes('MIIEv'));
+    assert.ok(!text.includes('cert bytes'));
+  });
+
+  it('keeps https file paths as they are', () => {
+    const https = { key: '/etc/ssl/key.pem', cert: '/etc/ssl/cert.pem', ca: '/etc/ssl/ca.pem' };
+    assert.deepEqual(redactOptions({ ...base(), https }).https, https);
+  });
+
+  it('hides the legacy top-level key/cert when they are PEM, keeps them when paths', () => {
+    assert.equal(redactOptions({ ...base(), key: PEM_KEY }).key, '[redacted]');
+    assert.equal(redactOptions({ ...base(), cert: Buffer.from('x') }).cert, '[redacted]');
+    assert.equal(redactOptions({ ...base(), key: '/etc/key.pem' }).key, '/etc/key.pem');
+  });
+
+  it('hides every key named in options.secretKeys, and only those', () => {
+    const options = { ...base(), apiToken: 'tok-123', dbPassword: 'pw', title: 'visible', secretKeys: ['apiToken', 'dbPassword', 'absent'] };
+    const shown = redactOptions(options);
+    assert.equal(shown.apiToken, '[redacted]');
+    assert.equal(shown.dbPassword, '[redacted]');
+    assert.equal(shown.title, 'visible');
+    assert.ok(!('absent' in shown));
+    assert.equal(options.apiToken, 'tok-123', 'the options themselves keep the value');
+  });
+
+  it('does not change the options it is given', () => {
+    const options = { ...base(), https: { key: PEM_KEY, cert: '/c', passphrase: 'p' } };
+    redactOptions(options);
+    assert.equal(options.https.key, PEM_KEY);
+    assert.equal(options.https.passphrase, 'p');
+  });
+});
+
+describe('cgroupCpuLimit', () => {
+  const reader = (files: Record<string, string>) => (file: string): string | undefined => files[file];
+  const table: Array<[string, Record<string, string>, number | undefined]> = [
+    ['v2 unlimited', { '/sys/fs/cgroup/cpu.max': 'max 100000' }, undefined],
+    ['v2 two CPUs', { '/sys/fs/cgroup/cpu.max': '200000 100000' }, 2],
+    ['v2 1.5 CPUs rounds up', { '/sys/fs/cgroup/cpu.max': '150000 100000' }, 2],
+    ['v2 half a CPU is one', { '/sys/fs/cgroup/cpu.max': '50000 100000' }, 1],
+    ['v2 garbage', { '/sys/fs/cgroup/cpu.max': 'abc def' }, undefined],
+    ['v1 unlimited', { '/sys/fs/cgroup/cpu/cpu.cfs_quota_us': '-1', '/sys/fs/cgroup/cpu/cpu.cfs_period_us': '100000' }, undefined],
+    ['v1 three CPUs', { '/sys/fs/cgroup/cpu/cpu.cfs_quota_us': '300000', '/sys/fs/cgroup/cpu/cpu.cfs_period_us': '100000' }, 3],
+    ['v1 2.5 CPUs rounds up', { '/sys/fs/cgroup/cpu/cpu.cfs_quota_us': '250000', '/sys/fs/cgroup/cpu/cpu.cfs_period_us': '100000' }, 3],
+    ['no cgroup files', {}, undefined],
+  ];
+  for (const [name, files, expected] of table) {
+    it(`${name} -> ${String(expected)}`, () => assert.equal(cgroupCpuLimit(reader(files)), expected));
+  }
+});
+
+describe('options on argv and over IPC', () => {
+  it('argvOptions shows title/baseDir/framework but never https, plugins or custom keys', () => {
+    const { options } = norm({
+      title: 'egg-server-demo', baseDir: '/srv/demo', framework: '/fw',
+      https: { key: '-----BEGIN PRIVATE KEY-----', cert: '/c', passphrase: 'pw' },
+      plugins: { secret: { enable: true } }, apiToken: 'tok', key: '/legacy.key',
+    });
+    const argv = argvOptions(options);
+    const parsed = JSON.parse(argv) as Record<string, unknown>;
+    assert.equal(parsed.title, 'egg-server-demo');
+    assert.equal(parsed.baseDir, path.resolve('/srv/demo'));
+    assert.equal(parsed.framework, '/fw');
+    for (const hidden of ['https', 'plugins', 'apiToken', 'key', 'cert']) {
+      assert.ok(!(hidden in parsed), `${hidden} must not be on argv`);
+    }
+    assert.ok(!argv.includes('BEGIN'));
+    assert.ok(!argv.includes('pw'));
+    assert.ok(!argv.includes('tok'));
+    // egg-scripts stop greps `"title":"<title>"` in ps output
+    assert.ok(argv.includes('"title":"egg-server-demo"'));
+  });
+
+  it('encodeOptions/decodeOptions round-trip Buffers through JSON', () => {
+    const key = Buffer.from([0, 1, 2, 250, 255]);
+    const { options } = norm({ https: { key, cert: '/c', ca: [Buffer.from('ca')] }, custom: { n: 1 } });
+    const wire = JSON.parse(JSON.stringify(encodeOptions(options))) as unknown;
+    const back = decodeOptions(wire);
+    assert.ok(back.https);
+    assert.ok(Buffer.isBuffer(back.https.key));
+    assert.ok(back.https.key.equals(key));
+    const ca = back.https.ca as unknown[];
+    assert.ok(Buffer.isBuffer(ca[0]));
+    assert.equal(String(ca[0]), 'ca');
+    assert.equal(back.https.cert, '/c');
+    assert.deepEqual(back.custom, { n: 1 });
+    assert.equal(back.workers, options.workers);
+  });
+});
