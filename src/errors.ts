@@ -72,7 +72,8 @@ export class ClusterAgentWorkerError extends ClusterError {
   readonly status: string;
 
   constructor(id: number, workerId: number, status: string, cause: Error) {
-    super('ERR_CLUSTER_AGENT_WORKER', `[master] agent_worker#${id}:${workerId} got error: ${cause.message}`, { cause });
+    // @eggjs/cluster 3's message; id, workerId and status say which agent
+    super('ERR_CLUSTER_AGENT_WORKER', `Got agent worker error: ${cause.message}`, { cause });
     this.id = id;
     this.workerId = workerId;
     this.status = status;

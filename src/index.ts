@@ -7,16 +7,7 @@ import type { ClusterOptions } from './options.js';
  * A native async function: @eggjs/mock 6 checks for one.
  */
 export async function startCluster(options?: ClusterOptions, callback?: (err?: Error) => void): Promise<void> {
-  let master: Master;
-  try {
-    master = new Master(options);
-  } catch (err) {
-    if (callback) {
-      callback(err as Error);
-      return;
-    }
-    throw err;
-  }
+  const master = new Master(options);
   if (callback) {
     master.ready(callback);
     return;

@@ -22,6 +22,7 @@ import { normalizeMessage, type Envelope, type ListeningAddress } from './protoc
 import { redactOptions } from './redact.js';
 import { WorkerRegistry } from './registry.js';
 import { availableCpus } from './cpus.js';
+import { ReforkPolicy } from './refork_policy.js';
 import { checkHttpsFiles } from './option_files.js';
 import { pickStickySlot, StickyServer } from './sticky.js';
 import type { Socket } from 'node:net';
@@ -50,6 +51,9 @@ export interface MasterEvents {
   /** A user message sent `to: 'master'` (egg-cluster emitted it under its action name: D5). */
   message: [message: Envelope];
 }
+
+/** How long a (re)started agent may boot before the exception check counts it as missing. */
+export const AGENT_BOOT_GRACE_MS = 60_000;
 
 const SIGNALS: CloseSignal[] = ['SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGHUP'];
 
@@ -83,6 +87,7 @@ export class Master extends EventEmitter<MasterEvents> {
   #agentRestartTimer: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
   #startTimer: NodeJS.Timeout | undefined;
+  readonly #agentPolicy: ReforkPolicy;
   #exited = false;
   #sticky: StickyServer | undefined;
   #reloading = false;
@@ -97,12 +102,23 @@ export class Master extends EventEmitter<MasterEvents> {
     const env = host.env;
     this.logger = deps.logger ?? createConsoleLogger(env.EGG_MASTER_LOGGER_LEVEL || 'INFO');
     const cwd = deps.cwd ?? process.cwd();
-    const { options: resolved, warnings } = normalizeOptions(options, {
-      env, cwd, execArgv: deps.execArgv ?? process.execArgv, cpus: (deps.cpus ?? availableCpus)(),
-    });
-    checkHttpsFiles(resolved.https);
-    this.framework = resolveFramework(resolved.framework, resolved.baseDir, cwd);
-    resolved.framework = this.framework.path;
+    // Like @eggjs/cluster 3, the constructor does not throw: bad options reject ready()
+    // (and so startCluster), and nothing is started.
+    let resolved: ResolvedOptions;
+    let warnings: string[] = [];
+    let invalid: Error | undefined;
+    try {
+      ({ options: resolved, warnings } = normalizeOptions(options, {
+        env, cwd, execArgv: deps.execArgv ?? process.execArgv, cpus: (deps.cpus ?? availableCpus)(),
+      }));
+      checkHttpsFiles(resolved.https);
+      this.framework = resolveFramework(resolved.framework, resolved.baseDir, cwd);
+      resolved.framework = this.framework.path;
+    } catch (err) {
+      invalid = err as Error;
+      resolved = { ...(options ?? {}) } as ResolvedOptions;
+      this.framework = { path: '', name: 'egg', version: 'unknown' };
+    }
     this.options = resolved;
     this.#deps = {
       launcher: deps.launcher ?? createLauncher(resolved, this.logger, (message, ...args) => this.log(message, ...args)),
@@ -126,7 +142,13 @@ export class Master extends EventEmitter<MasterEvents> {
       sendToParent: msg => host.sendToParent(msg),
       onMasterMessage: (msg, source) => this.#onMasterMessage(msg, source),
     });
-    this.#health = new HealthCheck(() => this.registry.count(), count => this.#onException(count));
+    this.#agentPolicy = new ReforkPolicy(resolved.restartPolicy);
+    this.#health = new HealthCheck(() => this.#healthCount(), count => this.#onException(count));
+    if (invalid) {
+      this.closed = true;
+      this.#ready.ready(invalid);
+      return;
+    }
     this.#start();
   }
 
@@ -303,13 +325,21 @@ export class Master extends EventEmitter<MasterEvents> {
         format('agent_worker#%s:%s died during startup (code: %s, signal: %s); its log above says why', agent.id, agent.workerId, code, signal)));
       return;
     }
-    this.log('[master] try to start a new agent_worker after 1s ...');
+    // egg-cluster restarted after 1 s, forever; here the same first second, then a backoff
+    // for an agent that keeps dying at boot, within a budget (options.restartPolicy)
+    const decision = this.#agentPolicy.onDeath(agent.startTime);
+    const delay = Math.max(1000, Number.isFinite(decision.delayMs) ? decision.delayMs : 1000);
+    if (decision.budgetExhausted) {
+      this.logger.error('[master] agent_worker restart budget used up (%s restarts in %sms)',
+        this.#agentPolicy.config.limit, this.#agentPolicy.config.windowMs);
+    }
+    this.log('[master] try to start a new agent_worker after %ss ...', delay / 1000);
     this.#agentRestartTimer = setTimeout(() => {
       this.#agentRestartTimer = undefined;
       if (this.closed) return; // D8: no new agent once shutdown began
       this.logger.info('[master] new agent_worker starting...');
       this.#forkAgent();
-    }, 1000);
+    }, delay);
     this.messenger.send({ action: 'agent-worker-died', to: 'parent' });
   }
 
@@ -539,6 +569,20 @@ export class Master extends EventEmitter<MasterEvents> {
     });
   }
 
+  /**
+   * The exception check's view. An agent being restarted counts as alive while its restart
+   * is scheduled and for AGENT_BOOT_GRACE_MS after its fork: egg-cluster exited a serving
+   * cluster when an agent restart took 20-30 s (D21). An agent that does not start within
+   * the grace is a miss again.
+   */
+  #healthCount(): { agent: number; worker: number } {
+    const count = this.registry.count();
+    const agent = this.registry.agent;
+    const booting = agent !== undefined && Date.now() - agent.startTime < AGENT_BOOT_GRACE_MS;
+    if (!count.agent && (this.#agentRestartTimer !== undefined || booting)) count.agent = 1;
+    return count;
+  }
+
   #onException(count: { agent: number; worker: number }): void {
     this.logger.error(new ClusterWorkerExceptionError(count.agent, count.worker));
     void this.#shutdown(1);
@@ -598,6 +642,8 @@ export class Master extends EventEmitter<MasterEvents> {
     this.#closeStartedAt = Date.now();
     this.#health.stop();
     clearTimeout(this.#agentRestartTimer);
+    this.#agentRestartTimer = undefined;
+    this.#pool?.stopReforking?.();
     this.#closing = (async () => {
       try {
         await this.#stopWorkers();

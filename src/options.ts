@@ -54,7 +54,22 @@ export interface ClusterOptions {
   startTimeout?: number;
   /** Names of option keys whose values are secret: never logged, never in `egg-ready` payloads. */
   secretKeys?: string[];
+  /**
+   * How dead app workers (production) and a dead agent are restarted: at most `limit` restarts
+   * per `windowMs`, the first at once (the agent: after 1 s), then `baseDelayMs` doubling up to
+   * `maxDelayMs` while deaths come less than `stableMs` after the start.
+   * Defaults: 60 per 60000 ms, 1000 → 30000 ms, stable after 10000 ms.
+   */
+  restartPolicy?: Partial<RestartPolicy>;
   [key: string]: unknown;
+}
+
+export interface RestartPolicy {
+  limit: number;
+  windowMs: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+  stableMs: number;
 }
 
 /** Options after defaults and checks; this is `master.options` and what workers receive. */
@@ -79,6 +94,7 @@ export interface ResolvedOptions {
   title?: string;
   startTimeout: number;
   secretKeys?: string[];
+  restartPolicy?: Partial<RestartPolicy>;
   [key: string]: unknown;
 }
 
@@ -243,6 +259,23 @@ export function normalizeOptions(input: ClusterOptions | undefined, ctx: Normali
   const startTimeout = raw.startTimeout === undefined
     ? 600_000
     : toInteger('startTimeout', raw.startTimeout, 1, 2 ** 31 - 1, 'a number of milliseconds (a positive integer)');
+  let restartPolicy: Partial<RestartPolicy> | undefined;
+  if (raw.restartPolicy !== undefined) {
+    const value = raw.restartPolicy as Record<string, unknown>;
+    if (typeof value !== 'object' || Array.isArray(value)) {
+      throw invalid('restartPolicy', 'an object { limit, windowMs, baseDelayMs, maxDelayMs, stableMs }', value);
+    }
+    restartPolicy = {};
+    for (const key of ['limit', 'windowMs', 'baseDelayMs', 'maxDelayMs', 'stableMs'] as const) {
+      if (value[key] === undefined) continue;
+      restartPolicy[key] = toInteger(`restartPolicy.${key}`, value[key], 0, 2 ** 31 - 1, 'a non-negative integer');
+    }
+    for (const key of Object.keys(value)) {
+      if (!['limit', 'windowMs', 'baseDelayMs', 'maxDelayMs', 'stableMs'].includes(key)) {
+        throw new InvalidOptionError(`options.restartPolicy.${key} is not a restart policy setting; use limit, windowMs, baseDelayMs, maxDelayMs or stableMs`);
+      }
+    }
+  }
   let secretKeys: string[] | undefined;
   if (raw.secretKeys !== undefined) {
     if (!Array.isArray(raw.secretKeys) || !raw.secretKeys.every(k => typeof k === 'string')) {
@@ -271,6 +304,7 @@ export function normalizeOptions(input: ClusterOptions | undefined, ctx: Normali
     startTimeout,
   };
   if (secretKeys) options.secretKeys = secretKeys;
+  if (restartPolicy) options.restartPolicy = restartPolicy;
   if (debugPort !== undefined) options.debugPort = debugPort;
   if (requires) options.require = requires;
   if (pidFile) options.pidFile = pidFile;

@@ -14,10 +14,10 @@ export type { AppPool, Launcher, WorkerHandle, WorkerSpec } from './types.js';
  * DEBUG in the local env) for the lines egg-cluster prints with it.
  */
 export function createLauncher(
-  options: Pick<ResolvedOptions, 'startMode'>,
+  options: Pick<ResolvedOptions, 'startMode' | 'restartPolicy'>,
   logger: Logger,
   log?: (message: string, ...args: unknown[]) => void,
 ): Launcher {
-  if (options.startMode === 'worker_threads') return new ThreadLauncher({ logger, log });
-  return new ProcessLauncher();
+  if (options.startMode === 'worker_threads') return new ThreadLauncher({ logger, log, refork: options.restartPolicy });
+  return new ProcessLauncher({ logger, log, refork: options.restartPolicy });
 }

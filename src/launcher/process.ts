@@ -7,11 +7,24 @@ import type { Socket } from 'node:net';
 import { LISTENING_ACTION, OPTIONS_ACTION, STICKY_CONNECTION, type ListeningAddress } from '../protocol.js';
 import { argvOptions, encodeOptions } from '../worker/options_codec.js';
 import { terminate } from './terminate.js';
+import type { Logger } from '../logger.js';
+import { ReforkPolicy, type ReforkPolicyConfig } from '../refork_policy.js';
 import type { AppPool, AppPoolEvents, Launcher, WorkerHandle, WorkerHandleEvents, WorkerRole, WorkerSpec } from './types.js';
 
-/** lib/agent_worker.js and lib/app_worker.js: egg-scripts `stop` finds workers by these paths. */
-export const AGENT_WORKER_FILE = path.join(__dirname, '..', 'agent_worker.js');
-export const APP_WORKER_FILE = path.join(__dirname, '..', 'app_worker.js');
+/**
+ * The worker entries, at the paths the stop commands grep in `ps`: egg-scripts 3 looks for
+ * `egg-cluster/lib/(app|agent)_worker.js`, @eggjs/scripts 4 for
+ * `@eggjs/cluster/dist/(commonjs|esm)/(app|agent)_worker.js`. Installed under the
+ * @eggjs/cluster name, we fork the dist/commonjs shims (they load lib/); otherwise lib/.
+ */
+export function workerEntryDir(packageRoot: string): string {
+  const asEggjsCluster = path.basename(packageRoot) === 'cluster' && path.basename(path.dirname(packageRoot)) === '@eggjs';
+  return asEggjsCluster ? path.join(packageRoot, 'dist', 'commonjs') : path.join(packageRoot, 'lib');
+}
+
+const ENTRY_DIR = workerEntryDir(path.join(__dirname, '..', '..'));
+export const AGENT_WORKER_FILE = path.join(ENTRY_DIR, 'agent_worker.js');
+export const APP_WORKER_FILE = path.join(ENTRY_DIR, 'app_worker.js');
 
 /**
  * The master's execArgv minus `-e/--eval/-p/--print <code>`: a master started with
@@ -134,25 +147,94 @@ function isListeningReport(message: unknown): message is { action: string; data:
     && typeof (message as { data?: unknown }).data === 'object';
 }
 
+/**
+ * The app workers. cfork forks the first `count` (and sets up node:cluster); reforks are
+ * ours, under a budget with backoff (refork_policy.ts): cfork reforks at once, up to 60 a
+ * minute, so a worker that dies at boot spins the CPU — and it reforks on 'disconnect' even
+ * for a worker the master is stopping (D12). cfork's own refork is therefore off; its log
+ * lines then say `don't fork new work (refork: false…)`, followed by ours.
+ */
 class ProcessAppPool extends EventEmitter<AppPoolEvents> implements AppPool {
+  readonly #reforkable = new WeakSet<WorkerHandle>();
+  readonly #timers = new Set<NodeJS.Timeout>();
+  #refork: boolean;
+
+  constructor(
+    refork: boolean,
+    private readonly policy: ReforkPolicy,
+    private readonly logger: Logger,
+    private readonly log: Log,
+  ) {
+    super();
+    this.#refork = refork;
+  }
+
+  track(handle: WorkerHandle): void {
+    // after the master's own 'exit' handling (its died line, egg-pids), as cfork did
+    handle.once('exit', (code, signal) => process.nextTick(() => this.#onExit(handle, code, signal)));
+  }
+
   setRefork(handle: WorkerHandle, enabled: boolean): void {
+    if (enabled) this.#reforkable.add(handle);
+    else this.#reforkable.delete(handle);
     const worker = (handle as ProcessWorkerHandle).clusterWorker;
     if (worker) setDisableRefork(worker, !enabled);
   }
 
   forkOne(): void {
-    // cfork has set up cluster (exec, args) already; a plain fork reuses those settings
+    // cfork has set up cluster (exec, args, execArgv) already; a plain fork reuses them
     cluster.fork();
   }
+
+  stopReforking(): void {
+    this.#refork = false;
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#timers.clear();
+  }
+
+  #onExit(handle: WorkerHandle, code: number | null, signal: NodeJS.Signals | null): void {
+    if (!this.#refork || !this.#reforkable.has(handle)) return;
+    const decision = this.policy.onDeath(handle.startTime);
+    if (!Number.isFinite(decision.delayMs)) {
+      this.logger.error('[master] app_worker#%s:%s not reforked: the refork limit is 0', handle.id, handle.workerId);
+      return;
+    }
+    if (decision.budgetExhausted) {
+      const { limit, windowMs } = this.policy.config;
+      this.logger.error('[master] app_worker refork budget used up (%s reforks in %sms): the next refork waits %sms',
+        limit, windowMs, decision.delayMs);
+    }
+    this.log('[master] app_worker#%s:%s exit (code: %s, signal: %s), refork %s', handle.id, handle.workerId, code, signal,
+      decision.delayMs > 0 ? `in ${decision.delayMs}ms (${decision.state.streak} quick deaths in a row)` : 'now');
+    if (decision.delayMs <= 0) {
+      this.forkOne();
+      return;
+    }
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      if (this.#refork) this.forkOne();
+    }, decision.delayMs);
+    this.#timers.add(timer);
+  }
+}
+
+type Log = (message: string, ...args: unknown[]) => void;
+
+export interface ProcessLauncherOptions {
+  logger: Logger;
+  log?: Log;
+  refork?: Partial<ReforkPolicyConfig>;
+  files?: { agent: string; app: string };
 }
 
 /** Agent with child_process.fork, app workers with cfork (node:cluster), as egg-cluster does. */
 export class ProcessLauncher implements Launcher {
   #agentCount = 0;
+  private readonly files: { agent: string; app: string };
 
-  constructor(
-    private readonly files = { agent: AGENT_WORKER_FILE, app: APP_WORKER_FILE },
-  ) {}
+  constructor(private readonly opts: ProcessLauncherOptions) {
+    this.files = opts.files ?? { agent: AGENT_WORKER_FILE, app: APP_WORKER_FILE };
+  }
 
   forkAgent(spec: WorkerSpec): WorkerHandle {
     const execArgv = workerExecArgv();
@@ -169,13 +251,15 @@ export class ProcessLauncher implements Launcher {
   }
 
   startApps(spec: WorkerSpec, count: number, refork: boolean): AppPool {
-    const pool = new ProcessAppPool();
+    const log = this.opts.log ?? ((message: string, ...args: unknown[]) => this.opts.logger.info(message, ...args));
+    const pool = new ProcessAppPool(refork, new ReforkPolicy(this.opts.refork), this.opts.logger, log);
     const bootstrap = { action: OPTIONS_ACTION, data: encodeOptions(spec.options) };
     let debugOffset = 0;
     cluster.on('fork', (worker: Worker) => {
       const debugPort = spec.options.isDebug ? process.debugPort + ++debugOffset : undefined;
       const handle = new ProcessWorkerHandle('app', worker.id, worker.process, debugPort, worker);
       handle.send(bootstrap);
+      pool.track(handle);
       pool.emit('fork', handle);
     });
     cfork({
@@ -184,7 +268,7 @@ export class ProcessLauncher implements Launcher {
       execArgv: workerExecArgv(),
       silent: false,
       count,
-      refork,
+      refork: false,
     });
     return pool;
   }

@@ -49,6 +49,8 @@ export interface AppPool extends EventEmitter<AppPoolEvents> {
   setRefork(handle: WorkerHandle, enabled: boolean): void;
   /** Fork one more app worker with the same settings (rolling reload); it arrives as 'fork'. */
   forkOne(): void;
+  /** Shutdown: no more reforks, pending ones cancelled. */
+  stopReforking?(): void;
 }
 
 export interface WorkerSpec {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
 import { ClusterWorkerExceptionError } from '../../src/errors.js';
 import { HealthCheck } from '../../src/health.js';
+import { AGENT_BOOT_GRACE_MS } from '../../src/master.js';
 import { agentStart, createFakeCluster, flush, startFakeCluster, type FakeCluster } from '../helpers/fake_launcher.js';
 
 const CHECK = 10_000;
@@ -18,14 +19,19 @@ async function killAgent(c: FakeCluster): Promise<void> {
 }
 
 describe('exception check (production only)', () => {
-  beforeEach(() => mock.timers.enable({ apis: ['setTimeout', 'setInterval'] }));
+  // Date too: the agent boot grace is measured from the agent's start time
+  beforeEach(() => mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'] }));
   afterEach(() => mock.timers.reset());
 
-  it('three consecutive 10 s checks without a started agent: ClusterWorkerExceptionError and exit 1', async () => {
+  it('three consecutive 10 s checks without a started agent (after its boot grace): ClusterWorkerExceptionError and exit 1', async () => {
     const c = await startFakeCluster({ options: { env: 'prod' } });
     await killAgent(c);
     await tick(CHECK); // the restart at 1 s forks a new agent that never starts
     assert.equal(c.launcher.agents.length, 2);
+    // D21: a restarting agent counts as alive for AGENT_BOOT_GRACE_MS after its fork
+    for (let i = 0; i < AGENT_BOOT_GRACE_MS / CHECK - 1; i++) await tick(CHECK);
+    assert.deepEqual(c.host.exits, [], 'no miss while the new agent is within its boot grace');
+    await tick(CHECK); // miss 1
     await tick(CHECK);
     assert.deepEqual(c.host.exits, [], 'two misses are tolerated');
     assert.equal(c.logger.errors('ClusterWorkerExceptionError').length, 0);
@@ -57,11 +63,13 @@ describe('exception check (production only)', () => {
   it('a recovery resets the count', async () => {
     const c = await startFakeCluster({ options: { env: 'prod' } });
     await killAgent(c);
+    for (let i = 0; i < AGENT_BOOT_GRACE_MS / CHECK; i++) await tick(CHECK); // boot grace of the replacement
     await tick(CHECK); // miss 1 (replacement forked at 1 s, not started)
     await tick(CHECK); // miss 2
     await agentStart(c); // recovered before the third check
     await tick(CHECK); // ok: count reset
     await killAgent(c);
+    for (let i = 0; i < AGENT_BOOT_GRACE_MS / CHECK; i++) await tick(CHECK);
     await tick(CHECK); // miss 1
     await tick(CHECK); // miss 2
     assert.deepEqual(c.host.exits, [], 'the misses before the recovery do not count');
@@ -97,7 +105,8 @@ describe('exception check (production only)', () => {
 });
 
 describe('HealthCheck', () => {
-  beforeEach(() => mock.timers.enable({ apis: ['setTimeout', 'setInterval'] }));
+  // Date too: the agent boot grace is measured from the agent's start time
+  beforeEach(() => mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'] }));
   afterEach(() => mock.timers.reset());
 
   it('counts misses, resets on a good check, fires once at maxMisses', () => {

@@ -266,13 +266,19 @@ describe('agent dies', () => {
     assert.deepEqual(c.host.exits, [0]);
   });
 
-  it('agent deaths after launch never end the master by themselves (local env)', async () => {
+  it('agent deaths after launch never end the master by themselves, and quick ones back off (local env)', async () => {
     const c = await startFakeCluster();
-    for (let i = 0; i < 3; i++) {
+    // quick deaths in a row: 1 s, 1 s, then the backoff doubles (2 s)
+    for (const delay of [1000, 1000, 2000]) {
       c.launcher.agent!.die(1);
       await flush();
-      mock.timers.tick(1000);
+      assert.ok(c.logger.has(`[master] try to start a new agent_worker after ${delay / 1000}s ...`));
+      mock.timers.tick(delay - 1);
       await flush();
+      const before = c.launcher.agents.length;
+      mock.timers.tick(1);
+      await flush();
+      assert.equal(c.launcher.agents.length, before + 1, `restarted after exactly ${delay} ms`);
     }
     assert.equal(c.launcher.agents.length, 4);
     assert.deepEqual(c.host.exits, []);
@@ -286,7 +292,9 @@ describe('worker error events', () => {
     assert.doesNotThrow(() => c.launcher.agent!.emit('error', new Error('spawn EAGAIN')));
     const [err] = c.logger.errors('ClusterAgentWorkerError');
     assert.ok(err);
-    assert.equal(err.message, '[master] agent_worker#1:2001 got error: spawn EAGAIN');
+    assert.equal(err.message, 'Got agent worker error: spawn EAGAIN');
+    assert.equal((err as Error & { id?: number }).id, 1);
+    assert.equal((err as Error & { workerId?: number }).workerId, 2001);
     assert.equal((err as Error & { status?: string }).status, 'started');
     assert.deepEqual(c.host.exits, []);
   });

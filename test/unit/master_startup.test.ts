@@ -448,7 +448,11 @@ describe('Master startup', () => {
     assert.equal(c.master.isProduction, true);
   });
 
-  it('an invalid option throws synchronously from the constructor', () => {
-    assert.throws(() => createFakeCluster({ options: { workers: 'abc' } }), /options\.workers must be/);
+  it('an invalid option does not throw from the constructor: ready() rejects and nothing starts (3.x)', async () => {
+    const c = createFakeCluster({ options: { workers: 'abc' } });
+    await assert.rejects(c.master.ready(), /options\.workers must be/);
+    await flush();
+    assert.equal(c.launcher.agents.length, 0);
+    assert.deepEqual(c.host.exits, []);
   });
 });

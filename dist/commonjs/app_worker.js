@@ -1,0 +1,4 @@
+'use strict';
+// Installed as @eggjs/cluster (egg 4), egg-clutch forks this path: @eggjs/scripts `stop`
+// finds leftover workers by @eggjs/cluster/dist/(commonjs|esm)/app_worker.js on their command line.
+require('../../lib/app_worker.js');
