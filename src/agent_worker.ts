@@ -7,7 +7,7 @@
  */
 import { graceful } from 'graceful-process';
 import { createConsoleLogger } from './logger.js';
-import { loadFramework, loadRequires, onThreadGracefulExit, type FrameworkInstance } from './worker/bootstrap.js';
+import { loadFramework, loadRequires, onThreadGracefulExit, workerCloseTimeout, type FrameworkInstance } from './worker/bootstrap.js';
 import { createWorkerIO } from './worker/io.js';
 
 const logger = createConsoleLogger(process.env.EGG_AGENT_WORKER_LOGGER_LEVEL);
@@ -17,7 +17,11 @@ const io = createWorkerIO();
 if (!io.isThread) {
   process.on('SIGINT', () => {});
   process.on('SIGHUP', () => {});
+  // The master is gone (SIGKILL, crash): graceful-process runs agent.close() and exits 110;
+  // don't let a slow close keep an orphan around for more than 1.5 s.
+  process.once('disconnect', () => setTimeout(() => process.exit(110), 1500).unref());
 }
+const closeTimeout = workerCloseTimeout('agent', process.env);
 
 function startError(err: unknown, agent?: FrameworkInstance): void {
   logger.error(err);
@@ -59,12 +63,12 @@ async function main(): Promise<void> {
     onThreadGracefulExit(io, {
       logger,
       label: 'agent_worker',
-      timeoutMs: Number(process.env.GRACEFUL_TIMEOUT) || 5000,
+      timeoutMs: closeTimeout,
       beforeExit: () => agent.close(),
       exit: code => process.exit(code),
     });
   } else {
-    graceful({ logger, label: 'agent_worker', beforeExit: () => agent.close() });
+    graceful({ logger, label: 'agent_worker', timeout: closeTimeout, beforeExit: () => agent.close() });
   }
 }
 

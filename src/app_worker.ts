@@ -10,7 +10,7 @@ import type { ListenOptions, Socket } from 'node:net';
 import { LISTENING_ACTION, STICKY_CONNECTION } from './protocol.js';
 import { graceful } from 'graceful-process';
 import { createConsoleLogger } from './logger.js';
-import { loadFramework, loadRequires, onThreadGracefulExit, type FrameworkInstance } from './worker/bootstrap.js';
+import { loadFramework, loadRequires, onThreadGracefulExit, workerCloseTimeout, type FrameworkInstance } from './worker/bootstrap.js';
 import { createAppServer, Drainer, planListen } from './worker/app_server.js';
 import { createWorkerIO } from './worker/io.js';
 
@@ -22,7 +22,7 @@ if (!io.isThread) {
   process.on('SIGINT', () => {});
   process.on('SIGHUP', () => {});
 }
-const gracefulTimeout = Number(process.env.GRACEFUL_TIMEOUT) || 5000;
+const gracefulTimeout = workerCloseTimeout('app', process.env);
 
 function exitWith(code: number, app?: FrameworkInstance): void {
   // exit with the real code: graceful-process would turn a self-SIGTERM into exit 0 (D2)
@@ -74,7 +74,7 @@ async function main(): Promise<void> {
   if (io.isThread) {
     onThreadGracefulExit(io, { logger, label: 'app_worker', timeoutMs: gracefulTimeout, beforeExit, exit: code => process.exit(code) });
   } else {
-    graceful({ logger, label: 'app_worker', beforeExit });
+    graceful({ logger, label: 'app_worker', timeout: gracefulTimeout, beforeExit });
   }
 
   function startServer(instance: FrameworkInstance, opts: typeof options): Drainer | undefined {

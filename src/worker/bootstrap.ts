@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { ResolvedOptions } from '../options.js';
+import { closeTimeouts, type ResolvedOptions } from '../options.js';
 import type { Logger } from '../logger.js';
 import { GRACEFUL_EXIT_ACTION, type WorkerIO } from './io.js';
 
@@ -101,4 +101,22 @@ export function onThreadGracefulExit(io: WorkerIO, opts: ThreadGracefulOptions):
       opts.exit(0);
     });
   });
+}
+
+/**
+ * How long a worker's own close (drain + app.close()) may take: GRACEFUL_TIMEOUT when set;
+ * otherwise the master's close timeout for this role (EGG_APP_CLOSE_TIMEOUT /
+ * EGG_AGENT_CLOSE_TIMEOUT / EGG_MASTER_CLOSE_TIMEOUT) less 500 ms, so the worker finishes
+ * before the master's SIGKILL instead of racing it at the same 5 s (defect D14).
+ */
+export function workerCloseTimeout(role: 'app' | 'agent', env: NodeJS.ProcessEnv): number {
+  const explicit = Number(env.GRACEFUL_TIMEOUT);
+  if (env.GRACEFUL_TIMEOUT && Number.isFinite(explicit) && explicit > 0) return explicit;
+  let master = 5000;
+  try {
+    master = closeTimeouts(env)[role];
+  } catch {
+    // an invalid value is reported by the master; keep the default here
+  }
+  return Math.max(1000, master - 500);
 }
