@@ -54,11 +54,21 @@ async function main(): Promise<void> {
     exitWith(1, app);
   };
   app.once('startTimeout', onStartTimeout);
+  // an 'error' while booting is a start error (the agent entry does the same)
+  let failed = false;
+  const onStartError = (err: unknown): void => {
+    if (failed) return;
+    failed = true;
+    startError(err, app);
+  };
+  app.once('error', onStartError);
   app.ready(err => {
     if (err) {
-      startError(err, app);
+      onStartError(err);
       return;
     }
+    if (failed) return;
+    app.removeListener('error', onStartError);
     app.removeListener('startTimeout', onStartTimeout);
     try {
       drainer = startServer(app, options);

@@ -262,7 +262,7 @@ export class Master extends EventEmitter<MasterEvents> {
   #forkAppWorkers(): void {
     this.#appStartTime = Date.now();
     this.#startSuccessCount = 0;
-    this.log('[master] start appWorker with args %j (process)', [argvOptions(this.options)]);
+    this.log('[master] start appWorker with args %j (%s)', [argvOptions(this.options)], this.options.startMode);
     const pool = this.#deps.launcher.startApps({ options: this.options }, this.options.workers, this.isProduction);
     this.#pool = pool;
     pool.on('fork', handle => this.#onAppFork(pool, handle));
@@ -280,7 +280,8 @@ export class Master extends EventEmitter<MasterEvents> {
         if (source && source === this.registry.agent) this.#onAgentStart(source);
         return;
       case 'realport': {
-        if (source?.role !== 'app') return;
+        // only a worker that is still starting says where it will listen
+        if (source?.role !== 'app' || this.registry.app(source)?.state !== 'starting') return;
         const data = (msg.data ?? {}) as { port?: unknown; protocol?: unknown };
         if (typeof data.port === 'number' && Number.isInteger(data.port)) this.#realPort = data.port;
         if (data.protocol === 'http' || data.protocol === 'https') this.#protocol = data.protocol;
@@ -375,6 +376,7 @@ export class Master extends EventEmitter<MasterEvents> {
   #onAppListening(handle: WorkerHandle, address: ListeningAddress): void {
     const entry = this.registry.app(handle);
     if (!entry || entry.state !== 'starting' || this.closed) return;
+    if (typeof address !== 'object' || address === null) return;
     const isUnixSocket = address.addressType === -1 || address.addressType === 'pipe';
     // other servers of the app (debugPort, a websocket port…) are not the app's listener
     const expected = this.options.sticky ? this.options.stickyWorkerPort : this.#realPort;

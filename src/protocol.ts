@@ -54,6 +54,9 @@ export const MASTER_INBOUND = new Set(['agent-start', 'realport', 'reload-worker
  */
 export const OPTIONS_ACTION = 'egg-clutch:options';
 
+/** Prefix of the actions only the master's launcher sends. */
+export const INTERNAL_PREFIX = 'egg-clutch:';
+
 /**
  * A worker listening with SO_REUSEPORT: node:cluster does not report it, so the worker
  * says so itself on its own channel. The launcher consumes it; it never reaches routing.
@@ -81,6 +84,9 @@ export function normalizeMessage(raw: unknown, from: Role): Envelope | null {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return null;
   const action = (raw as { action?: unknown }).action;
   if (typeof action !== 'string' || action === '') return null;
+  // egg-clutch:* actions are the launcher's own (options, listening, thread close): a worker
+  // or the parent that sends one is ignored, so it cannot close other workers
+  if (from !== 'master' && action.startsWith(INTERNAL_PREFIX)) return null;
   const msg: Envelope = { ...(raw as Envelope), from };
   if (msg.to !== undefined && !isRole(msg.to)) return null;
   return msg;

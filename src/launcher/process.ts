@@ -144,7 +144,13 @@ class ProcessWorkerHandle extends EventEmitter<WorkerHandleEvents> implements Wo
 function isListeningReport(message: unknown): message is { action: string; data: ListeningAddress } {
   return typeof message === 'object' && message !== null
     && (message as { action?: unknown }).action === LISTENING_ACTION
-    && typeof (message as { data?: unknown }).data === 'object';
+    && isAddress((message as { data?: unknown }).data);
+}
+
+function isAddress(data: unknown): data is ListeningAddress {
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) return false;
+  const { port, address } = data as ListeningAddress;
+  return (typeof port === 'number' && Number.isInteger(port)) || typeof address === 'string';
 }
 
 /**
