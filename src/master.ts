@@ -23,9 +23,9 @@ import { redactOptions } from './redact.js';
 import { WorkerRegistry } from './registry.js';
 import { availableCpus } from './cpus.js';
 import { ReforkPolicy } from './refork_policy.js';
+import { RollingReload } from './reload.js';
 import { checkHttpsFiles } from './option_files.js';
-import { pickStickySlot, StickyServer } from './sticky.js';
-import type { Socket } from 'node:net';
+import { routeStickyConnection, StickyServer } from './sticky.js';
 import { argvOptions } from './worker/options_codec.js';
 
 /** The seams: tests and embedders replace any of them. */
@@ -90,9 +90,7 @@ export class Master extends EventEmitter<MasterEvents> {
   readonly #agentPolicy: ReforkPolicy;
   #exited = false;
   #sticky: StickyServer | undefined;
-  #reloading = false;
-  #reloadAgain = false;
-  readonly #pendingReloads = new Set<(result: undefined) => void>();
+  readonly #reload: RollingReload;
   #closeStartedAt = 0;
   #logMethod: 'info' | 'debug';
 
@@ -143,6 +141,14 @@ export class Master extends EventEmitter<MasterEvents> {
       onMasterMessage: (msg, source) => this.#onMasterMessage(msg, source),
     });
     this.#agentPolicy = new ReforkPolicy(resolved.restartPolicy);
+    this.#reload = new RollingReload({
+      registry: this.registry,
+      logger: this.logger,
+      log: (message, ...args) => this.log(message, ...args),
+      starts: this,
+      isClosed: () => this.closed,
+      closeTimeoutMs: () => closeTimeouts(host.env).app,
+    });
     this.#health = new HealthCheck(() => this.#healthCount(), count => this.#onException(count));
     if (invalid) {
       this.closed = true;
@@ -422,7 +428,7 @@ export class Master extends EventEmitter<MasterEvents> {
       this.#failStart(new ClusterStartError('ERR_CLUSTER_PORT', '[master] sticky mode needs a port: set options.port or config.cluster.listen.port'));
       return;
     }
-    const server = new StickyServer(socket => this.#onStickyConnection(socket));
+    const server = new StickyServer(socket => routeStickyConnection(socket, this.registry.servingEntries()));
     this.#sticky = server;
     server.listen(port).then(() => {
       if (!this.closed) this.#onReady();
@@ -430,19 +436,6 @@ export class Master extends EventEmitter<MasterEvents> {
       const hint = err.code === 'EADDRINUSE' ? `: port ${port} is in use by another process; stop it or choose another options.port` : '';
       this.#failStart(new ClusterStartError('ERR_CLUSTER_PORT', `[master] sticky server cannot listen on ${port}${hint} (${err.message})`, { cause: err }));
     });
-  }
-
-  /** Hand the socket to the worker its client IP maps to; skip workers that cannot take it. */
-  #onStickyConnection(socket: Socket): void {
-    const candidates = this.registry.servingEntries();
-    while (candidates.length) {
-      const slot = pickStickySlot(socket.remoteAddress!, candidates.map(e => e.slot));
-      const index = candidates.findIndex(e => e.slot === slot);
-      const [entry] = candidates.splice(index, 1);
-      if (entry && entry.handle.sendConnection(socket)) return;
-    }
-    // no worker can take it right now (all reforking): refuse rather than hold it forever
-    socket.destroy();
   }
 
   /** Workers have the full options already; `egg-ready` carries them without secrets (D3). */
@@ -499,76 +492,8 @@ export class Master extends EventEmitter<MasterEvents> {
 
   #onReload(): void {
     this.emit('reload-worker');
-    if (this.#reloading) {
-      // a reload is running: run once more after it, with whatever changed meanwhile
-      this.#reloadAgain = true;
-      return;
-    }
-    if (!this.isStarted || this.closed || !this.#pool) return;
-    this.#reloading = true;
-    void this.#rollingReload(this.#pool).finally(() => {
-      this.#reloading = false;
-      if (this.#reloadAgain && !this.closed) {
-        this.#reloadAgain = false;
-        this.#onReload();
-      }
-    });
-  }
-
-  /**
-   * Replace the app workers one at a time: fork a new one, wait until it listens, then
-   * drain and stop one old one. The cluster never serves with fewer than `workers` and has
-   * one extra only during each switch (egg-cluster SIGTERMed all old workers at once and,
-   * in production, let cfork refork them too: defect D12).
-   */
-  async #rollingReload(pool: AppPool): Promise<void> {
-    this.log('[master] reload %s workers...', this.options.workers);
-    const old = [...this.registry.apps.values()];
-    for (const entry of old) {
-      entry.devReload = true;
-      pool.setRefork(entry.handle, false);
-    }
-    const timeouts = closeTimeouts(this.#host.env);
-    for (const entry of old) {
-      if (this.closed) return;
-      const fresh = await this.#forkOneAndWait(pool);
-      if (!fresh) {
-        this.logger.error('[master] reload stopped: a new app worker did not start; the old workers keep serving');
-        for (const e of old) if (this.registry.app(e.handle)) e.devReload = false;
-        return;
-      }
-      if (!this.registry.app(entry.handle)) continue;
-      entry.stopping = true;
-      await entry.handle.terminate(timeouts.app);
-    }
-    this.log('[master] reload done, %s workers', this.registry.apps.size);
-  }
-
-  /** Resolves with the new worker once it listens, or undefined if it exits first or we close. */
-  #forkOneAndWait(pool: AppPool): Promise<WorkerHandle | undefined> {
-    return new Promise(resolve => {
-      let handle: WorkerHandle | undefined;
-      const done = (result: WorkerHandle | undefined): void => {
-        pool.removeListener('fork', onFork);
-        this.removeListener('app-start', onStart);
-        handle?.removeListener('exit', onExit);
-        this.#pendingReloads.delete(done);
-        resolve(result);
-      };
-      const onFork = (h: WorkerHandle): void => {
-        pool.removeListener('fork', onFork);
-        handle = h;
-        h.once('exit', onExit);
-      };
-      const onStart = (data: { workerId: number }): void => {
-        if (handle && data.workerId === handle.workerId) done(handle);
-      };
-      const onExit = (): void => done(undefined);
-      pool.on('fork', onFork);
-      this.on('app-start', onStart);
-      this.#pendingReloads.add(done);
-      pool.forkOne();
-    });
+    if (!this.#reload.running && (!this.isStarted || this.closed || !this.#pool)) return;
+    if (this.#pool) this.#reload.request(this.#pool, this.options.workers);
   }
 
   /**
@@ -640,7 +565,7 @@ export class Master extends EventEmitter<MasterEvents> {
     if (this.#closing) return this.#closing;
     this.closed = true;
     clearTimeout(this.#startTimer);
-    for (const done of this.#pendingReloads) done(undefined);
+    this.#reload.cancel();
     this.#closeStartedAt = Date.now();
     this.#health.stop();
     clearTimeout(this.#agentRestartTimer);

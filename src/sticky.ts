@@ -50,6 +50,29 @@ export function pickStickySlot(ip: string, slots: readonly number[]): number | u
   return best;
 }
 
+/** A worker that can take a sticky connection: its slot and how to hand the socket over. */
+export interface StickyTarget {
+  readonly slot: number;
+  readonly handle: { sendConnection(socket: net.Socket): boolean };
+}
+
+/**
+ * Hand the socket to the worker its client IP maps to; a worker that cannot take it (its
+ * channel just closed) is skipped and the next choice among the rest is tried. With none
+ * left the connection is refused rather than held forever.
+ */
+export function routeStickyConnection(socket: net.Socket, targets: readonly StickyTarget[]): StickyTarget | undefined {
+  const candidates = [...targets];
+  while (candidates.length) {
+    const slot = pickStickySlot(socket.remoteAddress ?? '', candidates.map(t => t.slot));
+    const index = candidates.findIndex(t => t.slot === slot);
+    const [target] = candidates.splice(index, 1);
+    if (target?.handle.sendConnection(socket)) return target;
+  }
+  socket.destroy();
+  return undefined;
+}
+
 /** The master's public listener in sticky mode: accepts paused sockets and passes them on. */
 export class StickyServer {
   readonly #server: net.Server;
