@@ -7,7 +7,7 @@
  */
 import type http from 'node:http';
 import type { ListenOptions, Socket } from 'node:net';
-import { LISTENING_ACTION, STICKY_CONNECTION } from './protocol.js';
+import { DRAIN_BARRIER_ACTION, LISTENING_ACTION, STICKY_CONNECTION } from './protocol.js';
 import { graceful } from 'graceful-process';
 import { createConsoleLogger } from './logger.js';
 import { loadFramework, loadRequires, onThreadGracefulExit, workerCloseTimeout, type FrameworkInstance } from './worker/bootstrap.js';
@@ -23,6 +23,25 @@ if (!io.isThread) {
   process.on('SIGHUP', () => {});
 }
 const gracefulTimeout = workerCloseTimeout('app', process.env);
+
+/** One round trip with the master (process mode): see DRAIN_BARRIER_ACTION. Threads need none. */
+function drainBarrier(timeoutMs = 1000): Promise<void> {
+  if (io.isThread) return Promise.resolve();
+  return new Promise(resolve => {
+    const token = `${process.pid}:${Date.now()}:${Math.random()}`;
+    const timer = setTimeout(done, timeoutMs);
+    const stop = io.onMessage(message => {
+      const m = message as { action?: unknown; data?: unknown } | null;
+      if (m && m.action === DRAIN_BARRIER_ACTION && m.data === token) done();
+    });
+    function done(): void {
+      clearTimeout(timer);
+      stop();
+      resolve();
+    }
+    io.send({ action: DRAIN_BARRIER_ACTION, data: token });
+  });
+}
 
 function exitWith(code: number, app?: FrameworkInstance): void {
   // exit with the real code: graceful-process would turn a self-SIGTERM into exit 0 (D2)
@@ -138,7 +157,7 @@ async function main(): Promise<void> {
       debugServer.listen(opts!.debugPort);
       servers.push(debugServer);
     }
-    return new Drainer(servers);
+    return new Drainer(servers, () => drainBarrier());
   }
 }
 

@@ -63,6 +63,14 @@ export const INTERNAL_PREFIX = 'egg-clutch:';
  */
 export const LISTENING_ACTION = 'egg-clutch:listening';
 
+/**
+ * Closing app worker -> master -> the same worker. node:cluster's primary learns that the
+ * worker closed its server from a message on the same channel; once the echo is back, every
+ * connection the primary handed over before that is in the worker, not in flight (a worker
+ * that exits earlier strands them: the client hangs).
+ */
+export const DRAIN_BARRIER_ACTION = 'egg-clutch:drain-barrier';
+
 /** The message that carries a socket to an app worker in sticky mode (egg-cluster's name). */
 export const STICKY_CONNECTION = 'sticky-session:connection';
 

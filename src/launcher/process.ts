@@ -4,7 +4,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import cluster, { type Worker } from 'node:cluster';
 import { cfork, setDisableRefork } from 'cfork';
 import type { Socket } from 'node:net';
-import { LISTENING_ACTION, OPTIONS_ACTION, STICKY_CONNECTION, type ListeningAddress } from '../protocol.js';
+import { DRAIN_BARRIER_ACTION, LISTENING_ACTION, OPTIONS_ACTION, STICKY_CONNECTION, type ListeningAddress } from '../protocol.js';
 import { argvOptions, encodeOptions } from '../worker/options_codec.js';
 import { terminate } from './terminate.js';
 import type { Logger } from '../logger.js';
@@ -66,6 +66,11 @@ class ProcessWorkerHandle extends EventEmitter<WorkerHandleEvents> implements Wo
     source.on('message', (message: unknown) => {
       if (worker && isListeningReport(message)) {
         this.emit('listening', message.data);
+        return;
+      }
+      if (isDrainBarrier(message)) {
+        // echo on the same channel: it is answered after every message sent before it
+        this.send({ action: DRAIN_BARRIER_ACTION, data: message.data });
         return;
       }
       this.emit('message', message);
@@ -139,6 +144,10 @@ class ProcessWorkerHandle extends EventEmitter<WorkerHandleEvents> implements Wo
       exited: this.exited,
     }, timeoutMs);
   }
+}
+
+function isDrainBarrier(message: unknown): message is { action: string; data: unknown } {
+  return typeof message === 'object' && message !== null && (message as { action?: unknown }).action === DRAIN_BARRIER_ACTION;
 }
 
 function isListeningReport(message: unknown): message is { action: string; data: ListeningAddress } {

@@ -77,14 +77,20 @@ export function createAppServer(app: FrameworkInstance, plan: ListenPlan): http.
 export class Drainer {
   readonly #inflight = new Set<ServerResponse>();
   #closing = false;
+  #idle: (() => void) | undefined;
 
-  constructor(private readonly servers: http.Server[]) {
+  /**
+   * `barrier` resolves once the master has seen this worker stop accepting (see
+   * DRAIN_BARRIER_ACTION): connections already handed over are then all here to drain.
+   */
+  constructor(private readonly servers: http.Server[], private readonly barrier: () => Promise<void> = () => Promise.resolve()) {
     for (const server of servers) {
       server.on('request', (_req, res: ServerResponse) => {
         if (this.#closing) res.shouldKeepAlive = false;
         this.#inflight.add(res);
         res.once('close', () => {
           this.#inflight.delete(res);
+          if (!this.#inflight.size) this.#idle?.();
           // a keep-alive socket that just went idle during a close is closed at once
           if (this.#closing) server.closeIdleConnections?.();
         });
@@ -100,15 +106,21 @@ export class Drainer {
   async drain(timeoutMs: number): Promise<void> {
     this.#closing = true;
     for (const res of this.#inflight) if (!res.headersSent) res.shouldKeepAlive = false;
+    const deadline = Date.now() + timeoutMs;
     const closed = this.servers.filter(s => s.listening).map(server => new Promise<void>(resolve => {
       server.close(() => resolve());
       server.closeIdleConnections?.();
     }));
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.all(closed),
-      new Promise<void>(resolve => { timer = setTimeout(resolve, timeoutMs); }),
-    ]);
+    const timedOut = new Promise<void>(resolve => { timer = setTimeout(resolve, timeoutMs); });
+    // connections handed over before the barrier are served (with Connection: close), not cut
+    await Promise.race([this.barrier(), timedOut]);
+    if (Date.now() < deadline) await Promise.race([Promise.all(closed), timedOut]);
+    // sticky connections reach the server through emit('connection'), which server.close()
+    // does not count: wait for the requests themselves too
+    if (this.#inflight.size && Date.now() < deadline) {
+      await Promise.race([new Promise<void>(resolve => { this.#idle = resolve; }), timedOut]);
+    }
     clearTimeout(timer);
     for (const server of this.servers) server.closeAllConnections?.();
   }
