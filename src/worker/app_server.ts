@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import net, { type Socket } from 'node:net';
 import type { FrameworkInstance } from './bootstrap.js';
 import type { ResolvedOptions } from '../options.js';
 
@@ -70,12 +71,19 @@ export function createAppServer(app: FrameworkInstance, plan: ListenPlan): http.
 }
 
 /**
- * Tracks requests in flight so that a close can drain: stop accepting, let in-flight
- * requests finish, close idle keep-alive sockets, and answer `Connection: close` on busy
- * ones (egg-cluster never closed the server: defect D4).
+ * Tracks connections and requests so that a close can drain: stop accepting, let requests in
+ * flight finish, end idle keep-alive connections, answer `Connection: close` on busy ones
+ * (egg-cluster never closed the server: defect D4).
+ *
+ * It stops listening with net.Server#close, not http.Server#close: since Node 19 the latter
+ * also runs closeIdleConnections(), which destroys a connection handed over a moment ago
+ * (round robin or sticky) whose first request is still on its way, and its client sees
+ * ECONNRESET. Here a connection is "idle" only after it served a request.
  */
 export class Drainer {
   readonly #inflight = new Set<ServerResponse>();
+  /** Per connection: requests in progress, and requests served. */
+  readonly #sockets = new Map<Socket, { active: number; served: number }>();
   #closing = false;
   #idle: (() => void) | undefined;
 
@@ -85,14 +93,26 @@ export class Drainer {
    */
   constructor(private readonly servers: http.Server[], private readonly barrier: () => Promise<void> = () => Promise.resolve()) {
     for (const server of servers) {
-      server.on('request', (_req, res: ServerResponse) => {
+      server.on('connection', (socket: Socket) => {
+        this.#sockets.set(socket, { active: 0, served: 0 });
+        socket.once('close', () => {
+          this.#sockets.delete(socket);
+          if (this.#closing && !this.#sockets.size) this.#idle?.();
+        });
+      });
+      server.on('request', (req: IncomingMessage, res: ServerResponse) => {
         if (this.#closing) res.shouldKeepAlive = false;
         this.#inflight.add(res);
+        const state = this.#sockets.get(req.socket);
+        if (state) state.active++;
         res.once('close', () => {
           this.#inflight.delete(res);
-          if (!this.#inflight.size) this.#idle?.();
-          // a keep-alive socket that just went idle during a close is closed at once
-          if (this.#closing) server.closeIdleConnections?.();
+          if (state) {
+            state.active--;
+            state.served++;
+            // a keep-alive connection whose response went out before the close: end it now
+            if (this.#closing && state.active === 0 && !req.socket.destroyed) req.socket.end();
+          }
         });
       });
     }
@@ -102,23 +122,24 @@ export class Drainer {
     return this.#inflight.size;
   }
 
-  /** Resolves when every request has ended, or at `timeoutMs` (then the rest are cut). */
+  /** Resolves when every connection has ended, or at `timeoutMs` (then the rest are cut). */
   async drain(timeoutMs: number): Promise<void> {
     this.#closing = true;
     for (const res of this.#inflight) if (!res.headersSent) res.shouldKeepAlive = false;
+    for (const [socket, state] of this.#sockets) {
+      if (state.active === 0 && state.served > 0) socket.end();
+    }
     const deadline = Date.now() + timeoutMs;
-    const closed = this.servers.filter(s => s.listening).map(server => new Promise<void>(resolve => {
-      server.close(() => resolve());
-      server.closeIdleConnections?.();
-    }));
+    for (const server of this.servers) {
+      if (server.listening) net.Server.prototype.close.call(server);
+    }
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<void>(resolve => { timer = setTimeout(resolve, timeoutMs); });
     // connections handed over before the barrier are served (with Connection: close), not cut
     await Promise.race([this.barrier(), timedOut]);
-    if (Date.now() < deadline) await Promise.race([Promise.all(closed), timedOut]);
-    // sticky connections reach the server through emit('connection'), which server.close()
-    // does not count: wait for the requests themselves too
-    if (this.#inflight.size && Date.now() < deadline) {
+    // every connection ends by itself: served ones with Connection: close, idle keep-alives
+    // were ended above; one that never sends a request is cut at the deadline
+    if (this.#sockets.size && Date.now() < deadline) {
       await Promise.race([new Promise<void>(resolve => { this.#idle = resolve; }), timedOut]);
     }
     clearTimeout(timer);
