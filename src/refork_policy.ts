@@ -90,24 +90,40 @@ export function decideRefork(
   return { delayMs: at - now, backoffMs, budgetExhausted, state: { streak, grants } };
 }
 
-/** The stateful wrapper the app pool uses: one per pool, with an injectable clock. */
+/**
+ * The stateful wrapper the pools use, with an injectable clock. The window budget is shared by
+ * the whole pool; the backoff streak belongs to a *lineage*: a worker and the reforks that
+ * replace it (the same slot). Unrelated deaths of young workers (a chaos test, an OOM killer
+ * picking different workers) do not add up into one long backoff; one slot that keeps dying
+ * at boot does.
+ */
 export class ReforkPolicy {
   readonly config: ReforkPolicyConfig;
-  #state: ReforkState = INITIAL_REFORK_STATE;
+  #grants: readonly number[] = [];
+  readonly #streaks = new Map<unknown, number>();
 
   constructor(config: Partial<ReforkPolicyConfig> = {}, private readonly now: () => number = Date.now) {
     this.config = { ...DEFAULT_REFORK_POLICY, ...config };
   }
 
-  get state(): ReforkState {
-    return this.#state;
+  /** The state of one lineage (the default one when none is given). */
+  state(lineage: unknown = DEFAULT_LINEAGE): ReforkState {
+    return { streak: this.#streaks.get(lineage) ?? 0, grants: this.#grants };
   }
 
-  /** A worker started at `startedAt` died just now. */
-  onDeath(startedAt: number): ReforkDecision {
+  /** A worker of `lineage` started at `startedAt` died just now. */
+  onDeath(startedAt: number, lineage: unknown = DEFAULT_LINEAGE): ReforkDecision {
     const now = this.now();
-    const decision = decideRefork(this.#state, now, now - startedAt, this.config);
-    this.#state = decision.state;
+    const decision = decideRefork(this.state(lineage), now, now - startedAt, this.config);
+    this.#grants = decision.state.grants;
+    this.#streaks.set(lineage, decision.state.streak);
     return decision;
   }
+
+  /** A lineage ended (its slot is gone for good): forget its streak. */
+  forget(lineage: unknown): void {
+    this.#streaks.delete(lineage);
+  }
 }
+
+const DEFAULT_LINEAGE = Symbol('default lineage');

@@ -171,6 +171,8 @@ function isAddress(data: unknown): data is ListeningAddress {
  */
 class ProcessAppPool extends EventEmitter<AppPoolEvents> implements AppPool {
   readonly #reforkable = new WeakSet<WorkerHandle>();
+  readonly #lineage = new WeakMap<WorkerHandle, symbol>();
+  readonly #nextLineages: symbol[] = [];
   readonly #timers = new Set<NodeJS.Timeout>();
   #refork: boolean;
 
@@ -185,6 +187,8 @@ class ProcessAppPool extends EventEmitter<AppPoolEvents> implements AppPool {
   }
 
   track(handle: WorkerHandle): void {
+    // a refork continues the lineage of the worker it replaces; any other fork starts one
+    this.#lineage.set(handle, this.#nextLineages.length ? this.#nextLineages.shift()! : Symbol('lineage'));
     // after the master's own 'exit' handling (its died line, egg-pids), as cfork did
     handle.once('exit', (code, signal) => process.nextTick(() => this.#onExit(handle, code, signal)));
   }
@@ -197,6 +201,12 @@ class ProcessAppPool extends EventEmitter<AppPoolEvents> implements AppPool {
   }
 
   forkOne(): void {
+    this.#fork(undefined);
+  }
+
+  /** node:cluster emits 'fork' in fork order: the queue hands each new worker its lineage. */
+  #fork(lineage: symbol | undefined): void {
+    this.#nextLineages.push(lineage ?? Symbol('lineage'));
     // cfork has set up cluster (exec, args, execArgv) already; a plain fork reuses them
     cluster.fork();
   }
@@ -209,7 +219,8 @@ class ProcessAppPool extends EventEmitter<AppPoolEvents> implements AppPool {
 
   #onExit(handle: WorkerHandle, code: number | null, signal: NodeJS.Signals | null): void {
     if (!this.#refork || !this.#reforkable.has(handle)) return;
-    const decision = this.policy.onDeath(handle.startTime);
+    const lineage = this.#lineage.get(handle);
+    const decision = this.policy.onDeath(handle.startTime, lineage);
     if (!Number.isFinite(decision.delayMs)) {
       this.logger.error('[master] app_worker#%s:%s not reforked: the refork limit is 0', handle.id, handle.workerId);
       return;
@@ -222,12 +233,12 @@ class ProcessAppPool extends EventEmitter<AppPoolEvents> implements AppPool {
     this.log('[master] app_worker#%s:%s exit (code: %s, signal: %s), refork %s', handle.id, handle.workerId, code, signal,
       decision.delayMs > 0 ? `in ${decision.delayMs}ms (${decision.state.streak} quick deaths in a row)` : 'now');
     if (decision.delayMs <= 0) {
-      this.forkOne();
+      this.#fork(lineage);
       return;
     }
     const timer = setTimeout(() => {
       this.#timers.delete(timer);
-      if (this.#refork) this.forkOne();
+      if (this.#refork) this.#fork(lineage);
     }, decision.delayMs);
     this.#timers.add(timer);
   }

@@ -234,7 +234,8 @@ class ThreadAppPool extends EventEmitter<AppPoolEvents> implements AppPool {
       if (!this.sharedPort) this.#vacant.push(slot.port);
       return;
     }
-    const decision = this.policy.onDeath(handle.startTime);
+    // a thread's lineage is its port: the reforks that replace it listen there
+    const decision = this.policy.onDeath(handle.startTime, this.sharedPort ? 'shared port' : slot.port);
     const where = slot.port === undefined ? '' : ` on port ${slot.port}`;
     if (!Number.isFinite(decision.delayMs)) {
       this.logger.error('[master] app_worker#%s (tid:%s) not reforked: the refork limit is 0', handle.id, handle.workerId);

@@ -21,7 +21,11 @@ function pick<T>(list: T[]): T {
 
 test('kill -9 app workers and the agent under load: the cluster keeps serving', { timeout: 120_000 }, async t => {
   const port = await freePort();
-  const run = runCluster(fakeApp('basic', { workers: WORKERS, port, env: 'prod' }));
+  // a small backoff: a worker killed again soon after its refork is a "crash loop" for the
+  // restart policy; keep the waits short so the run stays quick, but do exercise them
+  const run = runCluster(fakeApp('basic', {
+    workers: WORKERS, port, env: 'prod', restartPolicy: { baseDelayMs: 100, maxDelayMs: 400 },
+  }));
   await run.ready(30_000);
   const url = `http://127.0.0.1:${port}/`;
 

@@ -52,6 +52,30 @@ describe('refork policy: backoff', () => {
   });
 });
 
+describe('refork policy: lineages', () => {
+  test('quick deaths of unrelated workers do not add up; one slot dying again and again backs off', () => {
+    const { policy, clock } = clocked();
+    const a = Symbol('slot a');
+    const b = Symbol('slot b');
+    // a chaos run: a, then b, then a again — each a young worker of its own slot
+    assert.equal(policy.onDeath(clock.now - QUICK, a).delayMs, 0);
+    assert.equal(policy.onDeath(clock.now - QUICK, b).delayMs, 0, 'b has its own streak');
+    assert.equal(policy.onDeath(clock.now - QUICK, a).delayMs, 1000, 'a died young twice in a row');
+    assert.equal(policy.onDeath(clock.now - QUICK, a).delayMs, 2000);
+    assert.equal(policy.state(b).streak, 1);
+    assert.equal(policy.state(a).streak, 3);
+  });
+
+  test('the window budget is shared by every lineage', () => {
+    const { policy, clock } = clocked({ limit: 2, windowMs: 10_000 });
+    policy.onDeath(clock.now - STABLE, Symbol('x'));
+    policy.onDeath(clock.now - STABLE, Symbol('y'));
+    const third = policy.onDeath(clock.now - STABLE, Symbol('z'));
+    assert.equal(third.budgetExhausted, true);
+    assert.equal(third.delayMs, 10_000);
+  });
+});
+
 describe('refork policy: sliding-window budget', () => {
   // no backoff (every worker lived long): only the budget limits the reforks
   test('at most `limit` reforks per window; the next one waits until the window has room', () => {
@@ -92,7 +116,7 @@ describe('refork policy: sliding-window budget', () => {
     clock.now += 60_001;
     const d = policy.onDeath(clock.now - STABLE);
     assert.deepEqual([d.delayMs, d.budgetExhausted], [0, false]);
-    assert.equal(policy.state.grants.length, 1, 'grants outside the window are dropped');
+    assert.equal(policy.state().grants.length, 1, 'grants outside the window are dropped');
   });
 
   test('backoff and budget combine: the later of the two wins', () => {
