@@ -358,8 +358,13 @@ export class Master extends EventEmitter<MasterEvents> {
       return;
     }
     const entry = this.registry.addApp(handle);
-    // no refork until every worker has started (or, after launch, until this one listens)
-    pool.setRefork(handle, false);
+    // During startup no worker is reforked (a death fails the start). After launch a refork
+    // is reforked again even if it dies before it listens: the restart policy's backoff and
+    // budget bound that loop, and the slot is never given up. A worker forked by a reload is
+    // the exception until it listens: if it cannot start, the reload stops and the old
+    // worker keeps its slot.
+    const fromReload = this.#reload.claimFork();
+    pool.setRefork(handle, this.isAllWorkerStarted && !fromReload);
     handle.on('message', raw => this.#onWorkerMessage(handle, raw));
     handle.on('listening', address => this.#onAppListening(handle, address));
     handle.on('disconnect', () => {

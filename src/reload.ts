@@ -32,6 +32,7 @@ export class RollingReload {
   #running = false;
   #again = false;
   readonly #pending = new Set<(result: undefined) => void>();
+  #forksAsked = 0;
 
   constructor(private readonly deps: ReloadDeps) {}
 
@@ -52,6 +53,13 @@ export class RollingReload {
         this.request(pool, workers);
       }
     });
+  }
+
+  /** The pool just forked a worker: was it one this reload asked for? (counted in fork order) */
+  claimFork(): boolean {
+    if (this.#forksAsked === 0) return false;
+    this.#forksAsked--;
+    return true;
   }
 
   /** Shutdown: a reload waiting for a new worker stops waiting. */
@@ -106,6 +114,7 @@ export class RollingReload {
       pool.on('fork', onFork);
       starts.on('app-start', onStart);
       this.#pending.add(done);
+      this.#forksAsked++;
       pool.forkOne();
     });
   }

@@ -74,7 +74,7 @@ describe('app worker dies after launch', () => {
     const fresh = c.launcher.apps[4]!;
     assert.ok(c.master.registry.app(fresh), 'the new worker is registered');
     assert.equal(c.master.registry.app(dead), undefined, 'the dead one is not');
-    assert.equal(c.launcher.pool!.reforkEnabled.get(fresh), false, 'refork off until it listens');
+    assert.equal(c.launcher.pool!.reforkEnabled.get(fresh), true, 'after launch a refork is reforkable from its fork (the restart policy bounds a boot loop)');
   });
 
   it('production: the reforked worker gets egg-ready alone once it listens, and refork back on', async () => {
@@ -99,17 +99,29 @@ describe('app worker dies after launch', () => {
     assert.ok(c.logger.has(/app_worker#5:3005 started at 7001, remain 0/));
   });
 
-  it('production: a refork that dies before listening is not reforked (refork is re-enabled only on listen)', async () => {
+  it('production: a refork that dies before listening is reforked again (the slot is never given up)', async () => {
     const c = await startFakeCluster({ options: { env: 'prod' } });
     c.launcher.apps[0]!.die(1);
     await flush();
     const fresh = c.launcher.apps[4]!;
     fresh.die(1);
     await flush();
-    // it died before listening: its refork flag was still off, so cfork does not refork it
-    assert.equal(c.launcher.apps.length, 5);
+    // the restart policy decides when (backoff); the pool reforks it
+    assert.equal(c.launcher.apps.length, 6);
     assert.deepEqual(c.host.exits, [], 'a death after launch never ends the master');
     assert.equal(c.host.parentMessagesOf('app-worker-died').length, 2);
+  });
+
+  it('production: a worker forked by a reload that dies before listening is not reforked', async () => {
+    const c = await startFakeCluster({ options: { env: 'prod', workers: 1 } });
+    c.host.parentSend({ action: 'reload-worker', to: 'master' });
+    await flush();
+    const fresh = c.launcher.apps.at(-1)!;
+    assert.notEqual(fresh, c.launcher.apps[0]);
+    fresh.die(1);
+    await flush();
+    assert.equal(c.launcher.apps.length, 2, 'no refork of the failed reload worker');
+    assert.equal(c.launcher.apps[0]!.isAlive, true, 'the old worker keeps serving');
   });
 
   for (const env of ['local', 'unittest']) {
