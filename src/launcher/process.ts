@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import { fork, type ChildProcess } from 'node:child_process';
 import cluster, { type Worker } from 'node:cluster';
-import { cfork, setDisableRefork } from 'cfork';
+import type * as CforkModule from 'cfork';
 import type { Socket } from 'node:net';
 import { DRAIN_BARRIER_ACTION, LISTENING_ACTION, OPTIONS_ACTION, STICKY_CONNECTION, type ListeningAddress } from '../protocol.js';
 import { argvOptions, encodeOptions } from '../worker/options_codec.js';
@@ -42,6 +42,16 @@ export function workerExecArgv(execArgv: readonly string[] = process.execArgv): 
     result.push(arg);
   }
   return result;
+}
+
+let cforkModule: typeof CforkModule | undefined;
+/**
+ * cfork (and the utility package it pulls in) is only needed once the agent has started:
+ * loaded lazily, and warmed while the agent boots, it is off the master's startup path.
+ */
+function loadCfork(): typeof CforkModule {
+  cforkModule ??= require('cfork') as typeof CforkModule;
+  return cforkModule;
 }
 
 /** A worker backed by a child process: the agent's ChildProcess, or a cluster Worker's. */
@@ -197,7 +207,7 @@ class ProcessAppPool extends EventEmitter<AppPoolEvents> implements AppPool {
     if (enabled) this.#reforkable.add(handle);
     else this.#reforkable.delete(handle);
     const worker = (handle as ProcessWorkerHandle).clusterWorker;
-    if (worker) setDisableRefork(worker, !enabled);
+    if (worker) loadCfork().setDisableRefork(worker, !enabled);
   }
 
   forkOne(): void {
@@ -273,6 +283,8 @@ export class ProcessLauncher implements Launcher {
     const handle = new ProcessWorkerHandle('agent', ++this.#agentCount, child, debugPort);
     // first message on the channel: the full options (never argv)
     handle.send({ action: OPTIONS_ACTION, data: encodeOptions(spec.options) });
+    // the master is idle while the agent boots: load what forking the app workers needs
+    setImmediate(loadCfork);
     return handle;
   }
 
@@ -288,7 +300,7 @@ export class ProcessLauncher implements Launcher {
       pool.track(handle);
       pool.emit('fork', handle);
     });
-    cfork({
+    loadCfork().cfork({
       exec: this.files.app,
       args: [argvOptions(spec.options)],
       execArgv: workerExecArgv(),
