@@ -1,4 +1,6 @@
+import nodeModule from 'node:module';
 import os from 'node:os';
+import path from 'node:path';
 import v8 from 'node:v8';
 import { EventEmitter } from 'node:events';
 import { format } from 'node:util';
@@ -24,7 +26,7 @@ import { WorkerRegistry } from './registry.js';
 import { availableCpus } from './cpus.js';
 import { ReforkPolicy } from './refork_policy.js';
 import { RollingReload } from './reload.js';
-import { checkHttpsFiles } from './option_files.js';
+import { checkHttpsFiles, checkWorkerFiles } from './option_files.js';
 import { routeStickyConnection, StickyServer } from './sticky.js';
 import { argvOptions } from './worker/options_codec.js';
 
@@ -110,6 +112,7 @@ export class Master extends EventEmitter<MasterEvents> {
         env, cwd, execArgv: deps.execArgv ?? process.execArgv, cpus: (deps.cpus ?? availableCpus)(),
       }));
       checkHttpsFiles(resolved.https);
+      checkWorkerFiles(resolved);
       this.framework = resolveFramework(resolved.framework, resolved.baseDir, cwd);
       resolved.framework = this.framework.path;
     } catch (err) {
@@ -184,6 +187,8 @@ export class Master extends EventEmitter<MasterEvents> {
     const host = this.#host;
     this.log(`[master] =================== ${framework.name} start =====================`);
     logger.info('[master] node version %s', process.version);
+    const alinode = (process as { alinode?: string }).alinode;
+    if (alinode) logger.info('[master] alinode version %s', alinode);
     logger.info('[master] %s version %s', framework.name, framework.version);
     const shown = redactOptions(options);
     if (this.isProduction) {
@@ -211,6 +216,7 @@ export class Master extends EventEmitter<MasterEvents> {
     });
     // don't print deprecation notices to stderr in production (egg-scripts reads stderr)
     if (host.env.NODE_ENV === 'production') host.env.NO_DEPRECATION = '*';
+    enableCompileCache(host.env, options.baseDir);
 
     if (options.pidFile) {
       try {
@@ -231,6 +237,7 @@ export class Master extends EventEmitter<MasterEvents> {
     const detect = this.#deps.detectPort;
     Promise.all([detect(), options.sticky ? detect() : undefined]).then(([clusterPort, stickyWorkerPort]) => {
       options.clusterPort = clusterPort;
+      this.log('[master] detected cluster port: %s', clusterPort);
       if (stickyWorkerPort !== undefined) options.stickyWorkerPort = stickyWorkerPort;
       if (!this.closed) this.#forkAgent();
     }, (err: unknown) => {
@@ -397,6 +404,7 @@ export class Master extends EventEmitter<MasterEvents> {
       ? !threadPorts.includes(address.port as number)
       : String(address.port) !== String(expected))) return;
     entry.state = 'listening';
+    this.logger.info('[master] app_worker#%s:%s listening on %j', handle.id, handle.workerId, address);
     this.messenger.send({ action: 'egg-pids', to: 'agent', data: this.registry.listeningWorkerIds() });
     const agent = this.registry.agent;
     if (agent && this.registry.agentStarted) {
@@ -639,6 +647,24 @@ export class Master extends EventEmitter<MasterEvents> {
       this.#ready.ready(err);
       this.#exit(1);
     })();
+  }
+}
+
+/**
+ * Node's module compile cache for the master and (through the env) every worker, in
+ * `<baseDir>/.egg/compile-cache`, as egg's monorepo cluster does; unless the user set
+ * NODE_COMPILE_CACHE or NODE_DISABLE_COMPILE_CACHE, and only where Node has it (>= 22.1).
+ */
+export function enableCompileCache(env: NodeJS.ProcessEnv, baseDir: string): void {
+  const enable = (nodeModule as { enableCompileCache?: (dir?: string) => unknown }).enableCompileCache;
+  if (typeof enable !== 'function' || env.NODE_COMPILE_CACHE || env.NODE_DISABLE_COMPILE_CACHE) return;
+  const dir = path.join(baseDir, '.egg', 'compile-cache');
+  env.NODE_COMPILE_CACHE = dir;
+  env.NODE_COMPILE_CACHE_PORTABLE = '1';
+  try {
+    enable(dir);
+  } catch {
+    // a read-only baseDir: run without the cache
   }
 }
 

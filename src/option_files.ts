@@ -24,3 +24,13 @@ export function checkHttpsFiles(https: ClusterHTTPSSecureOptions | false): void 
     }
   }
 }
+
+/** options.agentWorkerFile / appWorkerFile must exist: a typo would fail every fork. */
+export function checkWorkerFiles(options: { agentWorkerFile?: string; appWorkerFile?: string }): void {
+  for (const key of ['agentWorkerFile', 'appWorkerFile'] as const) {
+    const file = options[key];
+    if (file !== undefined && !fs.existsSync(file)) {
+      throw new InvalidOptionError(`options.${key} "${file}" does not exist: give the path of a worker entry (relative paths are resolved from baseDir)`);
+    }
+  }
+}

@@ -61,6 +61,10 @@ export interface ClusterOptions {
    * Defaults: 60 per 60000 ms, 1000 → 30000 ms, stable after 10000 ms.
    */
   restartPolicy?: Partial<RestartPolicy>;
+  /** Custom agent entry (bundles, startup snapshots); it must run egg-clutch's lib/agent_worker.js. */
+  agentWorkerFile?: string;
+  /** Custom app worker entry; it must run egg-clutch's lib/app_worker.js. */
+  appWorkerFile?: string;
   [key: string]: unknown;
 }
 
@@ -95,6 +99,8 @@ export interface ResolvedOptions {
   startTimeout: number;
   secretKeys?: string[];
   restartPolicy?: Partial<RestartPolicy>;
+  agentWorkerFile?: string;
+  appWorkerFile?: string;
   [key: string]: unknown;
 }
 
@@ -305,6 +311,10 @@ export function normalizeOptions(input: ClusterOptions | undefined, ctx: Normali
   };
   if (secretKeys) options.secretKeys = secretKeys;
   if (restartPolicy) options.restartPolicy = restartPolicy;
+  for (const key of ['agentWorkerFile', 'appWorkerFile'] as const) {
+    const file = optionalString(raw, key);
+    if (file) options[key] = path.resolve(baseDir, file);
+  }
   if (debugPort !== undefined) options.debugPort = debugPort;
   if (requires) options.require = requires;
   if (pidFile) options.pidFile = pidFile;

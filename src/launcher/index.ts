@@ -1,7 +1,7 @@
 import type { Logger } from '../logger.js';
 import type { ResolvedOptions } from '../options.js';
-import { ProcessLauncher } from './process.js';
-import { ThreadLauncher } from './threads.js';
+import { AGENT_WORKER_FILE, APP_WORKER_FILE, ProcessLauncher } from './process.js';
+import { THREAD_FILES, ThreadLauncher } from './threads.js';
 import type { Launcher } from './types.js';
 
 export { ProcessLauncher } from './process.js';
@@ -14,10 +14,15 @@ export type { AppPool, Launcher, WorkerHandle, WorkerSpec } from './types.js';
  * DEBUG in the local env) for the lines egg-cluster prints with it.
  */
 export function createLauncher(
-  options: Pick<ResolvedOptions, 'startMode' | 'restartPolicy'>,
+  options: Pick<ResolvedOptions, 'startMode' | 'restartPolicy' | 'agentWorkerFile' | 'appWorkerFile'>,
   logger: Logger,
   log?: (message: string, ...args: unknown[]) => void,
 ): Launcher {
-  if (options.startMode === 'worker_threads') return new ThreadLauncher({ logger, log, refork: options.restartPolicy });
-  return new ProcessLauncher({ logger, log, refork: options.restartPolicy });
+  const threads = options.startMode === 'worker_threads';
+  const defaults = threads ? THREAD_FILES : { agent: AGENT_WORKER_FILE, app: APP_WORKER_FILE };
+  // custom entries (bundles, startup snapshots): they must run egg-clutch's entry, e.g. by
+  // requiring egg-clutch/lib/app_worker.js after their own setup
+  const files = { agent: options.agentWorkerFile ?? defaults.agent, app: options.appWorkerFile ?? defaults.app };
+  if (threads) return new ThreadLauncher({ logger, log, refork: options.restartPolicy, files });
+  return new ProcessLauncher({ logger, log, refork: options.restartPolicy, files });
 }

@@ -257,6 +257,12 @@ class ThreadAppPool extends EventEmitter<AppPoolEvents> implements AppPool {
   }
 }
 
+/** The same entries as process mode. */
+export const THREAD_FILES: Readonly<{ agent: string; app: string }> = Object.freeze({
+  agent: AGENT_WORKER_FILE,
+  app: APP_WORKER_FILE,
+});
+
 export interface ThreadLauncherOptions {
   logger: Logger;
   /** egg-cluster's `log()` (INFO, or DEBUG in the local env); default `logger.info`. */
@@ -287,7 +293,7 @@ export class ThreadLauncher implements Launcher {
   constructor(private readonly opts: ThreadLauncherOptions) {
     this.#logger = opts.logger;
     this.#log = opts.log ?? ((message, ...args) => opts.logger.info(message, ...args));
-    this.#files = opts.files ?? { agent: AGENT_WORKER_FILE, app: APP_WORKER_FILE };
+    this.#files = opts.files ?? THREAD_FILES;
   }
 
   forkAgent(spec: WorkerSpec): WorkerHandle {

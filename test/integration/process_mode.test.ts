@@ -314,24 +314,25 @@ describe('process mode: start failures exit 1 and leave nothing behind', () => {
     {
       name: 'agent throws in new Agent()',
       options: fakeApp('agent-throw'),
-      expect: [/\[master\] agent_worker#1:\d+ start fail, exiting with code:1/, /agent boom/],
+      // D2: the worker itself exits 1 (egg-cluster's workers exited 0 after a start error)
+      expect: [/\[master\] agent_worker#1:\d+ start fail, exiting with code:1/, /agent boom/, /agent_worker#1:\d+ died \(code: 1, signal: null\)/],
       noApps: true,
     },
     {
       name: 'agent ready(err)',
       options: fakeApp('agent-ready-error'),
-      expect: [/\[master\] agent_worker#1:\d+ start fail, exiting with code:1/, /agent ready failed/],
+      expect: [/\[master\] agent_worker#1:\d+ start fail, exiting with code:1/, /agent ready failed/, /agent_worker#1:\d+ died \(code: 1, signal: null\)/],
       noApps: true,
     },
     {
       name: 'app throws in new Application()',
       options: fakeApp('app-throw', { workers: 2 }),
-      expect: [/\[master\] app_worker#\d+:\d+ start fail, exiting with code:1/, /app boom/],
+      expect: [/\[master\] app_worker#\d+:\d+ start fail, exiting with code:1/, /app boom/, /app_worker#\d+:\d+ died \(code: 1, signal: null/],
     },
     {
       name: 'app ready(err)',
       options: fakeApp('app-ready-error', { workers: 2 }),
-      expect: [/\[master\] app_worker#\d+:\d+ start fail, exiting with code:1/, /app ready failed/],
+      expect: [/\[master\] app_worker#\d+:\d+ start fail, exiting with code:1/, /app ready failed/, /app_worker#\d+:\d+ died \(code: 1, signal: null/],
     },
     {
       name: 'framework without Application',

@@ -601,3 +601,32 @@ describe('isDebug: a master started with --inspect', () => {
     }
   });
 });
+
+describe('custom worker entries (options.agentWorkerFile / appWorkerFile)', () => {
+  test('the master forks the given entries; they run egg-clutch\'s entry and the cluster serves', T, async () => {
+    const port = await freePort();
+    const entries = path.join(FIXTURES, 'custom-entry');
+    const run = runCluster(fakeApp('basic', {
+      workers: 2, port,
+      agentWorkerFile: path.join(entries, 'agent_entry.js'),
+      appWorkerFile: path.join(entries, 'app_entry.js'),
+    }));
+    await run.ready();
+    assert.equal((await httpGet(`http://127.0.0.1:${port}/`)).status, 200);
+    assert.equal(run.stdout.match(/\[custom-entry\] agent \d+/g)?.length, 1, run.context());
+    assert.equal(run.stdout.match(/\[custom-entry\] app \d+/g)?.length, 2, run.context());
+    for (const pid of [...run.agentPids, ...run.appPids]) {
+      assert.match(readCmdline(pid).join(' '), /custom-entry\/(agent|app)_entry\.js/);
+    }
+    run.kill('SIGTERM');
+    assert.equal((await run.waitForExit(15_000)).code, 0);
+  });
+
+  test('an entry that does not exist is a clear option error before anything is forked', T, async () => {
+    const run = runCluster(fakeApp('basic', { workers: 1, appWorkerFile: './no-such-entry.js' }));
+    const exit = await run.waitForExit(10_000);
+    assert.equal(exit.code, 1, run.context());
+    assert.match(run.stderr, /options\.appWorkerFile ".*no-such-entry\.js" does not exist/);
+    assert.deepEqual(run.agentPids, []);
+  });
+});

@@ -158,6 +158,31 @@ describe('agent dies', () => {
   beforeEach(() => mock.timers.enable({ apis: ['setTimeout', 'setInterval'] }));
   afterEach(() => mock.timers.reset());
 
+  it('D7: a dozen agent restarts add no listener to the master and no warning', async () => {
+    const c = await startFakeCluster({ options: { restartPolicy: { stableMs: 0 } } });
+    const events = ['agent-start', 'app-start', 'agent-exit', 'app-exit', 'message'] as const;
+    const before = events.map(e => c.master.listenerCount(e));
+    const warnings: Error[] = [];
+    const onWarning = (w: Error): void => { warnings.push(w); };
+    process.on('warning', onWarning);
+    try {
+      for (let i = 0; i < 12; i++) {
+        c.launcher.agent!.die(1);
+        await flush();
+        mock.timers.tick(1000);
+        await flush();
+        await agentStart(c);
+      }
+    } finally {
+      process.removeListener('warning', onWarning);
+    }
+    assert.equal(c.launcher.agents.length, 13);
+    assert.deepEqual(events.map(e => c.master.listenerCount(e)), before);
+    // each agent handle carries only its own listeners
+    for (const agent of c.launcher.agents) assert.ok(agent.listenerCount('message') <= 1);
+    assert.deepEqual(warnings.map(w => w.name), []);
+  });
+
   it('during startup (before agent-start): exit 1, no app forked', async () => {
     const c = createFakeCluster();
     const result = settled(c);
