@@ -7,7 +7,9 @@
  */
 import { graceful } from 'graceful-process';
 import { createConsoleLogger } from './logger.js';
-import { loadFramework, loadRequires, onThreadGracefulExit, workerCloseTimeout, type FrameworkInstance } from './worker/bootstrap.js';
+import {
+  loadFramework, loadRequires, onThreadGracefulExit, whenStarted, workerCloseTimeout, type FrameworkInstance,
+} from './worker/bootstrap.js';
 import { createWorkerIO } from './worker/io.js';
 
 const logger = createConsoleLogger(process.env.EGG_AGENT_WORKER_LOGGER_LEVEL);
@@ -43,22 +45,7 @@ async function main(): Promise<void> {
     startError(err);
     return;
   }
-  let failed = false;
-  const onStartError = (err: unknown): void => {
-    if (failed) return;
-    failed = true;
-    startError(err, agent);
-  };
-  agent.once('error', onStartError);
-  agent.ready(err => {
-    if (err) {
-      onStartError(err);
-      return;
-    }
-    if (failed) return;
-    agent.removeListener('error', onStartError);
-    io.send({ action: 'agent-start', to: 'master' });
-  });
+  whenStarted(agent, () => io.send({ action: 'agent-start', to: 'master' }), err => startError(err, agent));
   if (io.isThread) {
     onThreadGracefulExit(io, {
       logger,

@@ -10,7 +10,9 @@ import type { ListenOptions, Socket } from 'node:net';
 import { DRAIN_BARRIER_ACTION, LISTENING_ACTION, STICKY_CONNECTION } from './protocol.js';
 import { graceful } from 'graceful-process';
 import { createConsoleLogger } from './logger.js';
-import { loadFramework, loadRequires, onThreadGracefulExit, workerCloseTimeout, type FrameworkInstance } from './worker/bootstrap.js';
+import {
+  loadFramework, loadRequires, onThreadGracefulExit, whenStarted, workerCloseTimeout, type FrameworkInstance,
+} from './worker/bootstrap.js';
 import { createAppServer, Drainer, planListen } from './worker/app_server.js';
 import { createWorkerIO } from './worker/io.js';
 
@@ -73,28 +75,14 @@ async function main(): Promise<void> {
     exitWith(1, app);
   };
   app.once('startTimeout', onStartTimeout);
-  // an 'error' while booting is a start error (the agent entry does the same)
-  let failed = false;
-  const onStartError = (err: unknown): void => {
-    if (failed) return;
-    failed = true;
-    startError(err, app);
-  };
-  app.once('error', onStartError);
-  app.ready(err => {
-    if (err) {
-      onStartError(err);
-      return;
-    }
-    if (failed) return;
-    app.removeListener('error', onStartError);
+  whenStarted(app, () => {
     app.removeListener('startTimeout', onStartTimeout);
     try {
       drainer = startServer(app, options);
     } catch (e) {
       startError(e, app);
     }
-  });
+  }, err => startError(err, app));
   const beforeExit = async (): Promise<void> => {
     // stop taking requests and let those in flight finish, then close the app
     await drainer?.drain(Math.floor(gracefulTimeout / 2));

@@ -120,3 +120,26 @@ export function workerCloseTimeout(role: 'app' | 'agent', env: NodeJS.ProcessEnv
   }
   return Math.max(1000, master - 500);
 }
+
+/**
+ * Wait for the instance to be ready. A failed `ready` and an `error` emitted while booting
+ * are both start errors, reported once; after a successful start `error` is the app's own.
+ */
+export function whenStarted(instance: FrameworkInstance, onStarted: () => void, onStartError: (err: unknown) => void): void {
+  let failed = false;
+  const fail = (err: unknown): void => {
+    if (failed) return;
+    failed = true;
+    onStartError(err);
+  };
+  instance.once('error', fail);
+  instance.ready(err => {
+    if (err) {
+      fail(err);
+      return;
+    }
+    if (failed) return;
+    instance.removeListener('error', fail);
+    onStarted();
+  });
+}

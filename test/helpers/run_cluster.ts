@@ -48,20 +48,8 @@ const LOG_PID = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ (\d+) /gm;
 const WORKER_START = /\b(agent|app)_worker#(\d+):(\d+) start\b/g;
 
 /** Whether a process runs: exists and is not a zombie (PID 1 here does not reap orphans). */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false; // gone between the two checks
-  }
-}
+export { isPidAlive as isAlive } from '../../src/launcher/terminate.js';
+import { isPidAlive as isAlive } from '../../src/launcher/terminate.js';
 
 /** Polls process state until every pid is gone; rejects with the survivors at the deadline. */
 export async function assertGone(pids: Iterable<number>, timeoutMs: number): Promise<number> {
