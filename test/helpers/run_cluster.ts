@@ -40,6 +40,8 @@ export interface RunOptions {
   /** The start script; default test/fixtures/start/start.js. */
   script?: string;
   cwd?: string;
+  /** Another Node.js binary for the master (and so its workers): the runtime tests. */
+  execPath?: string;
 }
 
 type Stream = 'stdout' | 'stderr' | 'all';
@@ -150,6 +152,7 @@ export class ClusterRun {
       cwd: runOptions.cwd ?? ROOT,
       // not the test runner's `--import tsx`: the master runs the built lib/
       execArgv: [],
+      ...(runOptions.execPath ? { execPath: runOptions.execPath } : {}),
     });
     if (!this.child.pid) throw new Error('fork failed');
     this.pid = this.child.pid;
