@@ -15,7 +15,8 @@ export async function startCluster(options?: ClusterOptions, callback?: (err?: E
   await master.ready();
 }
 
-export { Master, appAddress, type MasterDeps, type MasterEvents } from './master.js';
+export { Master, type MasterDeps, type MasterEvents } from './master.js';
+export { appAddress } from './address.js';
 export {
   ClusterError, InvalidOptionError, FrameworkError, AgentWorkerDiedError, AppWorkerDiedError,
   ClusterAgentWorkerError, ClusterWorkerExceptionError, ClusterStartError, type ClusterErrorCode,

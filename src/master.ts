@@ -1,6 +1,4 @@
-import nodeModule from 'node:module';
 import os from 'node:os';
-import path from 'node:path';
 import v8 from 'node:v8';
 import { EventEmitter } from 'node:events';
 import { format } from 'node:util';
@@ -22,6 +20,9 @@ import {
 } from './options.js';
 import { normalizeMessage, type Envelope, type ListeningAddress } from './protocol.js';
 import { redactOptions } from './redact.js';
+import { appAddress, enableCompileCache } from './address.js';
+import { logStartup } from './startup_log.js';
+import { stopWorkers } from './shutdown.js';
 import { WorkerRegistry } from './registry.js';
 import { availableCpus } from './cpus.js';
 import { ReforkPolicy } from './refork_policy.js';
@@ -185,19 +186,7 @@ export class Master extends EventEmitter<MasterEvents> {
   #start(): void {
     const { options, framework, logger } = this;
     const host = this.#host;
-    this.log(`[master] =================== ${framework.name} start =====================`);
-    logger.info('[master] node version %s', process.version);
-    const alinode = (process as { alinode?: string }).alinode;
-    if (alinode) logger.info('[master] alinode version %s', alinode);
-    logger.info('[master] %s version %s', framework.name, framework.version);
-    const shown = redactOptions(options);
-    if (this.isProduction) {
-      logger.info('[master] start with options:%s%s', os.EOL, JSON.stringify(shown, null, 2));
-    } else {
-      this.log('[master] start with options: %j', shown);
-    }
-    this.log('[master] start with env: isProduction: %s, EGG_SERVER_ENV: %s, NODE_ENV: %s',
-      this.isProduction, options.env, host.env.NODE_ENV);
+    logStartup({ logger, log: (m, ...a) => this.log(m, ...a) }, framework, options, this.isProduction, host.env.NODE_ENV);
 
     for (const signal of SIGNALS) host.onSignal(signal, () => this.#onSignal(signal));
     host.onSignal('SIGUSR2', () => {
@@ -605,28 +594,13 @@ export class Master extends EventEmitter<MasterEvents> {
   async #stopWorkers(): Promise<void> {
     // no new connections for workers that are about to stop
     this.#sticky?.close();
-    for (const entry of this.registry.apps.values()) entry.stopping = true;
-    const timeouts = closeTimeouts(this.#host.env);
-    this.logger.info('[master] send kill SIGTERM to app workers, will exit with code:0 after %sms', timeouts.app);
-    this.logger.info('[master] wait %sms', timeouts.app);
-    try {
-      await Promise.all(this.registry.appHandles().map(handle => {
-        this.#pool?.setRefork(handle, false);
-        return handle.terminate(timeouts.app);
-      }));
-    } catch (err) {
-      this.logger.error('[master] app workers exit error: ', err);
-    }
-    this.logger.info('[master] send kill SIGTERM to agent worker, will exit with code:0 after %sms', timeouts.agent);
-    this.logger.info('[master] wait %sms', timeouts.agent);
-    const agent = this.registry.agent;
-    if (!agent) return;
-    this.log('[master] kill agent worker with signal SIGTERM');
-    try {
-      await agent.terminate(timeouts.agent);
-    } catch (err) {
-      this.logger.error('[master] agent worker exit error: ', err);
-    }
+    await stopWorkers({
+      registry: this.registry,
+      pool: this.#pool,
+      logger: this.logger,
+      log: (message, ...args) => this.log(message, ...args),
+      timeouts: closeTimeouts(this.#host.env),
+    });
   }
 
   /** Startup cannot complete: stop what runs, then exit 1 (egg-cluster's contract). */
@@ -648,32 +622,4 @@ export class Master extends EventEmitter<MasterEvents> {
       this.#exit(1);
     })();
   }
-}
-
-/**
- * Node's module compile cache for the master and (through the env) every worker, in
- * `<baseDir>/.egg/compile-cache`, as egg's monorepo cluster does; unless the user set
- * NODE_COMPILE_CACHE or NODE_DISABLE_COMPILE_CACHE, and only where Node has it (>= 22.1).
- */
-export function enableCompileCache(env: NodeJS.ProcessEnv, baseDir: string): void {
-  const enable = (nodeModule as { enableCompileCache?: (dir?: string) => unknown }).enableCompileCache;
-  if (typeof enable !== 'function' || env.NODE_COMPILE_CACHE || env.NODE_DISABLE_COMPILE_CACHE) return;
-  const dir = path.join(baseDir, '.egg', 'compile-cache');
-  env.NODE_COMPILE_CACHE = dir;
-  env.NODE_COMPILE_CACHE_PORTABLE = '1';
-  try {
-    enable(dir);
-  } catch {
-    // a read-only baseDir: run without the cache
-  }
-}
-
-/** The "started on" URL: a unix socket path as is; an unspecified host as HOST or 127.0.0.1. */
-export function appAddress(address: ListeningAddress, envHost: string | undefined): string {
-  if (address.addressType === -1 || address.addressType === 'pipe') return String(address.address);
-  let hostname = address.address && address.address !== '::' && address.address !== '0.0.0.0' ? address.address : '';
-  if (!hostname && envHost && envHost !== '0.0.0.0') hostname = envHost;
-  if (!hostname) hostname = '127.0.0.1';
-  if (hostname.includes(':')) hostname = `[${hostname}]`;
-  return `${address.protocol ?? 'http'}://${hostname}:${address.port}`;
 }
