@@ -630,3 +630,22 @@ describe('custom worker entries (options.agentWorkerFile / appWorkerFile)', () =
     assert.deepEqual(run.agentPids, []);
   });
 });
+
+describe('orphans: the master is SIGKILLed while the agent\'s close would be slow', () => {
+  test('the agent does not wait for a slow agent.close(): it exits 110 within 1.5 s of losing its master', T, async t => {
+    const port = await freePort();
+    // agent.close() would take 10 s and the agent's own close budget would allow 19.5 s
+    const run = runCluster(fakeApp('slow-close', { workers: 1, port }), {
+      env: { SLOW_CLOSE_MS: '10000', EGG_AGENT_CLOSE_TIMEOUT: '20000' },
+    });
+    await run.ready();
+    const start = Date.now();
+    run.kill('SIGKILL');
+    await run.waitForExit();
+    // 4 s leaves room for a loaded machine and is far below the 10 s the close would take
+    const goneMs = await assertGone([...run.agentPids, ...run.appPids], 4000);
+    t.diagnostic(`workers gone ${Date.now() - start} ms after the master's SIGKILL (poll: ${goneMs} ms)`);
+    await run.waitForClose(5000);
+    assert.match(run.stderr, /\[agent_worker\] receive disconnect event on child_process fork mode, exiting with code:110/);
+  });
+});
