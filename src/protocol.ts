@@ -82,8 +82,10 @@ export function isRole(value: unknown): value is Role {
 
 /**
  * Turn whatever arrived on a channel into an envelope stamped with its sender, or null.
- * A bare string `'x'` becomes `{ action: 'x', data: 'x' }` (egg behaviour). The input is
- * copied, never mutated, so the sender's object is not changed by routing.
+ * A bare string `'x'` becomes `{ action: 'x', data: 'x' }` (egg behaviour). An object is
+ * stamped in place, as egg-cluster does: what arrives over IPC (or postMessage) is a fresh
+ * copy that nobody else holds, and copying it again was the largest cost per relayed
+ * message (bench/messages.js).
  */
 export function normalizeMessage(raw: unknown, from: Role): Envelope | null {
   if (typeof raw === 'string') {
@@ -95,7 +97,8 @@ export function normalizeMessage(raw: unknown, from: Role): Envelope | null {
   // egg-clutch:* actions are the launcher's own (options, listening, thread close): a worker
   // or the parent that sends one is ignored, so it cannot close other workers
   if (from !== 'master' && action.startsWith(INTERNAL_PREFIX)) return null;
-  const msg: Envelope = { ...(raw as Envelope), from };
+  const msg = raw as Envelope;
   if (msg.to !== undefined && !isRole(msg.to)) return null;
+  msg.from = from;
   return msg;
 }

@@ -14,6 +14,15 @@ export interface Route {
   receiver?: string;
 }
 
+// The routes without a receiver, allocated once: routing runs for every relayed message.
+const TO: Readonly<Record<Target, Route>> = Object.freeze({
+  master: Object.freeze({ to: 'master' }),
+  parent: Object.freeze({ to: 'parent' }),
+  app: Object.freeze({ to: 'app' }),
+  agent: Object.freeze({ to: 'agent' }),
+  drop: Object.freeze({ to: 'drop' }),
+});
+
 /**
  * Where a message goes (egg's Messenger#send rules, decided without side effects):
  * 1. `receiverWorkerId ?? receiverPid` picks master, the agent, or one app worker;
@@ -24,18 +33,18 @@ export function resolveRoute(msg: Envelope, ctx: RouteContext): Route {
   const rawReceiver = msg.receiverWorkerId ?? msg.receiverPid;
   if (rawReceiver !== undefined && rawReceiver !== null && rawReceiver !== '') {
     const receiver = String(rawReceiver);
-    if (receiver === String(ctx.masterPid)) return { to: 'master' };
+    if (receiver === String(ctx.masterPid)) return TO.master;
     // egg-cluster dereferenced the agent here without a check and threw while it restarted (D6)
-    if (ctx.agentWorkerId !== undefined && receiver === String(ctx.agentWorkerId)) return { to: 'agent' };
+    if (ctx.agentWorkerId !== undefined && receiver === String(ctx.agentWorkerId)) return TO.agent;
     return { to: 'app', receiver };
   }
-  if (msg.to) return { to: msg.to };
+  if (msg.to) return TO[msg.to];
   switch (msg.from) {
-    case 'agent': return { to: 'app' };
-    case 'app': return { to: 'agent' };
-    case 'parent': return { to: 'master' };
+    case 'agent': return TO.app;
+    case 'app': return TO.agent;
+    case 'parent': return TO.master;
     case 'master':
     case undefined:
-      return { to: 'drop' };
+      return TO.drop;
   }
 }

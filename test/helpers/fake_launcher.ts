@@ -96,7 +96,8 @@ export class FakeWorker extends EventEmitter<WorkerHandleEvents> implements Work
 
   /** The worker sends a message to the master on its channel. */
   say(message: unknown): void {
-    this.emit('message', message);
+    // like IPC, the master receives its own copy of what the worker sent
+    this.emit('message', typeof message === 'object' && message !== null ? cloneMessage(message) : message);
   }
 
   /** A server in the worker is listening (node:cluster's `listening`). */

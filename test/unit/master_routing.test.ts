@@ -145,7 +145,7 @@ describe('Master message routing (contract §1.4)', () => {
     assert.equal(c.master.registry.app(a)?.state, 'disconnected');
   });
 
-  it('does not let the receiver see the sender\'s object (each gets its own copy)', async () => {
+  it('the worker\'s own object is untouched: the master stamps the copy the channel delivered', async () => {
     const c = await startFakeCluster();
     const sent = { action: 'obj', data: { n: 1 } };
     c.launcher.agent!.say(sent);
