@@ -45,9 +45,6 @@ export interface EggReadyInfo {
   protocol: string;
 }
 
-/** Actions the master itself consumes when they arrive with `to: 'master'`. */
-export const MASTER_INBOUND = new Set(['agent-start', 'realport', 'reload-worker']);
-
 /**
  * Bootstrap action the master sends as the very first message on a worker's channel:
  * it carries the full options, which never go on argv (D3).

@@ -1,4 +1,3 @@
-import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { closeTimeouts, type ResolvedOptions } from '../options.js';
 import type { Logger } from '../logger.js';
@@ -61,8 +60,6 @@ export async function loadFramework(options: ResolvedOptions, exportName: 'Appli
   return mod[exportName] as Constructor;
 }
 
-export const workerLabel = (role: 'agent' | 'app'): string => `${role}_worker`;
-export const absolute = (p: string): string => path.resolve(p);
 
 export interface ThreadGracefulOptions {
   logger: Logger;
