@@ -51,6 +51,20 @@ export interface EggReadyInfo {
  */
 export const OPTIONS_ACTION = 'egg-clutch:options';
 
+/**
+ * Worker -> master, the worker's first message: "my listener is attached, send the options".
+ * The worker speaks first because preloads (`--import`, a slow `--require`) delay its main
+ * module by an unknown time, and a message that arrives on a child's channel before its
+ * `process.on('message')` listener exists is lost. The launcher answers with OPTIONS_ACTION.
+ */
+export const OPTIONS_REQUEST_ACTION = 'egg-clutch:options-request';
+
+/** Does `message` ask for the bootstrap options? */
+export function isOptionsRequest(message: unknown): boolean {
+  return typeof message === 'object' && message !== null
+    && (message as { action?: unknown }).action === OPTIONS_REQUEST_ACTION;
+}
+
 /** Prefix of the actions only the master's launcher sends. */
 export const INTERNAL_PREFIX = 'egg-clutch:';
 

@@ -4,7 +4,9 @@ import { fork, type ChildProcess } from 'node:child_process';
 import cluster, { type Worker } from 'node:cluster';
 import type * as CforkModule from 'cfork';
 import type { Socket } from 'node:net';
-import { DRAIN_BARRIER_ACTION, LISTENING_ACTION, OPTIONS_ACTION, STICKY_CONNECTION, type ListeningAddress } from '../protocol.js';
+import {
+  DRAIN_BARRIER_ACTION, LISTENING_ACTION, OPTIONS_ACTION, STICKY_CONNECTION, isOptionsRequest, type ListeningAddress,
+} from '../protocol.js';
 import { argvOptions, encodeOptions } from '../worker/options_codec.js';
 import { terminate } from './terminate.js';
 import type { Logger } from '../logger.js';
@@ -66,6 +68,7 @@ class ProcessWorkerHandle extends EventEmitter<WorkerHandleEvents> implements Wo
     readonly id: number,
     child: ChildProcess,
     readonly debugPort: number | undefined,
+    bootstrap: object,
     worker?: Worker,
   ) {
     super();
@@ -74,6 +77,11 @@ class ProcessWorkerHandle extends EventEmitter<WorkerHandleEvents> implements Wo
     const source: EventEmitter = worker ?? child;
     this.exited = new Promise(resolve => child.once('exit', () => resolve()));
     source.on('message', (message: unknown) => {
+      if (isOptionsRequest(message)) {
+        // the worker listens now (after any preload): answer with the full options
+        this.send(bootstrap);
+        return;
+      }
       if (worker && isListeningReport(message)) {
         this.emit('listening', message.data);
         return;
@@ -281,9 +289,9 @@ export class ProcessLauncher implements Launcher {
       execArgv.push(`--inspect-port=${debugPort}`);
     }
     const child = fork(this.files.agent, [argvOptions(spec.options)], { execArgv });
-    const handle = new ProcessWorkerHandle('agent', ++this.#agentCount, child, debugPort);
-    // first message on the channel: the full options (never argv)
-    handle.send({ action: OPTIONS_ACTION, data: encodeOptions(spec.options) });
+    // the full options (never argv), sent when the agent asks for them
+    const bootstrap = { action: OPTIONS_ACTION, data: encodeOptions(spec.options) };
+    const handle = new ProcessWorkerHandle('agent', ++this.#agentCount, child, debugPort, bootstrap);
     // the master is idle while the agent boots: load what forking the app workers needs
     setImmediate(loadCfork);
     return handle;
@@ -296,8 +304,7 @@ export class ProcessLauncher implements Launcher {
     let debugOffset = 0;
     cluster.on('fork', (worker: Worker) => {
       const debugPort = spec.options.isDebug ? process.debugPort + ++debugOffset : undefined;
-      const handle = new ProcessWorkerHandle('app', worker.id, worker.process, debugPort, worker);
-      handle.send(bootstrap);
+      const handle = new ProcessWorkerHandle('app', worker.id, worker.process, debugPort, bootstrap, worker);
       pool.track(handle);
       pool.emit('fork', handle);
     });

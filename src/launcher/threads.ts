@@ -7,7 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
-import { LISTENING_ACTION, OPTIONS_ACTION, type ListeningAddress } from '../protocol.js';
+import { LISTENING_ACTION, OPTIONS_ACTION, isOptionsRequest, type ListeningAddress } from '../protocol.js';
 import { closeTimeouts, type ResolvedOptions } from '../options.js';
 import type { Logger } from '../logger.js';
 import { ReforkPolicy, type ReforkPolicyConfig } from '../refork_policy.js';
@@ -44,6 +44,8 @@ export class ThreadWorkerHandle extends EventEmitter<WorkerHandleEvents> impleme
     readonly id: number,
     private readonly worker: Worker,
     private readonly log: Log,
+    /** The full options, sent when the thread asks for them. */
+    bootstrap: object,
     /** The port this app thread listens on (undefined: options.port or the app's config). */
     readonly port?: number,
   ) {
@@ -60,6 +62,10 @@ export class ThreadWorkerHandle extends EventEmitter<WorkerHandleEvents> impleme
       this.#online = true;
     });
     worker.on('message', (message: unknown) => {
+      if (isOptionsRequest(message)) {
+        this.send(bootstrap);
+        return;
+      }
       if (role === 'app' && isListeningReport(message)) {
         this.emit('listening', message.data);
         return;
@@ -320,10 +326,8 @@ export class ThreadLauncher implements Launcher {
     // execArgv and env are inherited (an explicit execArgv would reject V8 flags such as
     // --max-old-space-size); argv carries the same public JSON as a worker process
     const worker = new Worker(file, { argv: [argvOptions(options)] });
-    const handle = new ThreadWorkerHandle(role, id, worker, this.#log, port);
-    // first message: the full options, exactly as in process mode
-    handle.send({ action: OPTIONS_ACTION, data: encodeOptions(options) });
-    return handle;
+    // the full options, sent when the thread asks for them, exactly as in process mode
+    return new ThreadWorkerHandle(role, id, worker, this.#log, { action: OPTIONS_ACTION, data: encodeOptions(options) }, port);
   }
 }
 

@@ -5,7 +5,7 @@
  */
 import { isMainThread, parentPort } from 'node:worker_threads';
 import sendmessage from 'sendmessage';
-import { OPTIONS_ACTION } from '../protocol.js';
+import { OPTIONS_ACTION, OPTIONS_REQUEST_ACTION } from '../protocol.js';
 import type { ResolvedOptions } from '../options.js';
 import { decodeOptions } from './options_codec.js';
 
@@ -19,8 +19,8 @@ export interface WorkerIO {
   /** True inside a worker thread (startMode 'worker_threads'). */
   readonly isThread: boolean;
   /**
-   * The master's first message, the full options. Resolves undefined when the channel
-   * closes first (the master died): the caller exits.
+   * Ask the master for the full options, once this worker listens for the answer, and wait
+   * for it. Resolves undefined when the channel closes first (the master died): the caller exits.
    */
   receiveOptions(): Promise<ResolvedOptions | undefined>;
   /** To the master; never throws (a message on a closed channel is dropped). */
@@ -40,8 +40,12 @@ interface Channel {
   removeListener(event: string, listener: (...args: any[]) => void): unknown;
 }
 
-/** The bootstrap wait shared by both transports: `source` emits 'message' and `closeEvent`. */
-function waitForOptions(source: Channel, closeEvent: string): Promise<ResolvedOptions | undefined> {
+/**
+ * The bootstrap shared by both transports: listen on `source` ('message' and `closeEvent`),
+ * then ask. The request goes out only after the listener is attached, so however late a
+ * preload lets this module run, the answer cannot be missed.
+ */
+function requestOptions(source: Channel, closeEvent: string, send: (message: object) => void): Promise<ResolvedOptions | undefined> {
   return new Promise(resolve => {
     const onMessage = (msg: unknown): void => {
       if (!isOptionsMessage(msg)) return;
@@ -58,14 +62,15 @@ function waitForOptions(source: Channel, closeEvent: string): Promise<ResolvedOp
     };
     source.on('message', onMessage);
     source.once(closeEvent, onClose);
+    send({ action: OPTIONS_REQUEST_ACTION });
   });
 }
 
 /** A child process: `process.send` / `process.on('message')` (sendmessage guards a closed channel). */
 export function createProcessIO(): WorkerIO {
-  return {
+  const io: WorkerIO = {
     isThread: false,
-    receiveOptions: () => waitForOptions(process, 'disconnect'),
+    receiveOptions: () => requestOptions(process, 'disconnect', message => io.send(message)),
     send(message) {
       try {
         sendmessage(process, message);
@@ -78,13 +83,14 @@ export function createProcessIO(): WorkerIO {
       return () => process.removeListener('message', listener);
     },
   };
+  return io;
 }
 
 /** A worker thread: `parentPort`. */
 export function createThreadIO(port: NonNullable<typeof parentPort>): WorkerIO {
-  return {
+  const io: WorkerIO = {
     isThread: true,
-    receiveOptions: () => waitForOptions(port, 'close'),
+    receiveOptions: () => requestOptions(port, 'close', message => io.send(message)),
     send(message) {
       try {
         port.postMessage(message);
@@ -104,6 +110,7 @@ export function createThreadIO(port: NonNullable<typeof parentPort>): WorkerIO {
       return () => port.removeListener('message', listener);
     },
   };
+  return io;
 }
 
 /** The IO of the current worker: thread or process. */
