@@ -25,7 +25,8 @@ import { logStartup } from './startup_log.js';
 import { stopWorkers } from './shutdown.js';
 import { WorkerRegistry } from './registry.js';
 import { availableCpus } from './cpus.js';
-import { ReforkPolicy } from './refork_policy.js';
+import { Lifecycle, type AppFacts } from './lifecycle.js';
+import type { AppEntry } from './registry.js';
 import { RollingReload } from './reload.js';
 import { checkHttpsFiles, checkWorkerFiles } from './option_files.js';
 import { routeStickyConnection, StickyServer } from './sticky.js';
@@ -88,9 +89,11 @@ export class Master extends EventEmitter<MasterEvents> {
   #appStartTime = 0;
   #startSuccessCount = 0;
   #agentRestartTimer: NodeJS.Timeout | undefined;
+  /** App reforks waiting for their backoff. */
+  readonly #reforkTimers = new Set<NodeJS.Timeout>();
   #closing: Promise<void> | undefined;
   #startTimer: NodeJS.Timeout | undefined;
-  readonly #agentPolicy: ReforkPolicy;
+  readonly #lifecycle: Lifecycle;
   #exited = false;
   #sticky: StickyServer | undefined;
   readonly #reload: RollingReload;
@@ -144,7 +147,7 @@ export class Master extends EventEmitter<MasterEvents> {
       sendToParent: msg => host.sendToParent(msg),
       onMasterMessage: (msg, source) => this.#onMasterMessage(msg, source),
     });
-    this.#agentPolicy = new ReforkPolicy(resolved.restartPolicy);
+    this.#lifecycle = new Lifecycle(resolved.restartPolicy);
     this.#reload = new RollingReload({
       registry: this.registry,
       logger: this.logger,
@@ -247,7 +250,11 @@ export class Master extends EventEmitter<MasterEvents> {
   #forkAgent(): void {
     const agent = this.#deps.launcher.forkAgent({ options: this.options });
     this.registry.setAgent(agent);
-    this.log('[master] agent_worker#%s:%s start with clusterPort:%s', agent.id, agent.workerId, this.options.clusterPort);
+    if (this.options.startMode === 'worker_threads') {
+      this.log('[master] agent_worker#%s:%s start with worker_threads', agent.id, agent.workerId);
+    } else {
+      this.log('[master] agent_worker#%s:%s start with clusterPort:%s', agent.id, agent.workerId, this.options.clusterPort);
+    }
     if (this.options.isDebug) {
       this.messenger.send({
         action: 'debug', to: 'parent', from: 'agent',
@@ -265,7 +272,7 @@ export class Master extends EventEmitter<MasterEvents> {
     this.#appStartTime = Date.now();
     this.#startSuccessCount = 0;
     this.log('[master] start appWorker with args %j (%s)', [argvOptions(this.options)], this.options.startMode);
-    const pool = this.#deps.launcher.startApps({ options: this.options }, this.options.workers, this.isProduction);
+    const pool = this.#deps.launcher.startApps({ options: this.options }, this.options.workers);
     this.#pool = pool;
     pool.on('fork', handle => this.#onAppFork(pool, handle));
   }
@@ -301,6 +308,7 @@ export class Master extends EventEmitter<MasterEvents> {
   #onAgentStart(agent: WorkerHandle): void {
     if (this.registry.agentStarted || this.closed) return;
     this.registry.agentStarted = true;
+    this.#lifecycle.agentStarted();
     if (this.isAllWorkerStarted) {
       this.messenger.send({ action: 'egg-ready', to: 'agent', data: this.#readyPayload() });
     }
@@ -316,57 +324,67 @@ export class Master extends EventEmitter<MasterEvents> {
 
   #onAgentExit(agent: WorkerHandle, code: number | null, signal: NodeJS.Signals | null): void {
     if (this.registry.agent !== agent) return;
+    const started = this.registry.agentStarted;
     this.registry.setAgent(undefined);
     if (this.closed) return;
     this.emit('agent-exit', { code, signal });
     this.messenger.send({ action: 'egg-pids', to: 'app', data: [] });
     this.logger.error(new AgentWorkerDiedError(format('[master] agent_worker#%s:%s died (code: %s, signal: %s)',
       agent.id, agent.workerId, code, signal)));
-    if (!this.isStarted) {
-      this.logger.error('[master] agent_worker#%s:%s start fail, exiting with code:1', agent.id, agent.workerId);
-      this.#failStart(new ClusterStartError('ERR_CLUSTER_AGENT_START',
-        format('agent_worker#%s:%s died during startup (code: %s, signal: %s); its log above says why', agent.id, agent.workerId, code, signal)));
-      return;
+    const action = this.#lifecycle.agentGone({ startTime: agent.startTime, started }, { closed: this.closed, launched: this.isStarted });
+    switch (action.type) {
+      case 'none':
+        return;
+      case 'fail-start':
+        this.logger.error('[master] agent_worker#%s:%s start fail, exiting with code:1', agent.id, agent.workerId);
+        this.#failStart(new ClusterStartError('ERR_CLUSTER_AGENT_START',
+          format('agent_worker#%s:%s died during startup (code: %s, signal: %s); its log above says why', agent.id, agent.workerId, code, signal)));
+        return;
+      case 'give-up':
+        this.logger.error('[master] agent_worker not restarted: options.restartPolicy.limit is 0; %s',
+          this.isProduction ? 'the exception check ends the cluster' : 'the app workers run without an agent');
+        break;
+      case 'restart': {
+        // egg-cluster waited a fixed 1 s, forever; here the first death restarts at once, an
+        // agent that keeps dying backs off, within a budget (options.restartPolicy)
+        if (action.budgetExhausted) {
+          this.logger.error('[master] agent_worker restart budget used up (%s restarts in %sms)',
+            this.#lifecycle.agents.config.limit, this.#lifecycle.agents.config.windowMs);
+        }
+        this.log('[master] try to start a new agent_worker after %ss ...', action.delayMs / 1000);
+        this.#agentRestartTimer = setTimeout(() => {
+          this.#agentRestartTimer = undefined;
+          if (this.closed) return; // D8: no new agent once shutdown began
+          this.logger.info('[master] new agent_worker starting...');
+          this.#forkAgent();
+        }, action.delayMs);
+        break;
+      }
     }
-    // egg-cluster restarted after 1 s, forever; here the same first second, then a backoff
-    // for an agent that keeps dying at boot, within a budget (options.restartPolicy)
-    const decision = this.#agentPolicy.onDeath(agent.startTime);
-    const delay = Math.max(1000, Number.isFinite(decision.delayMs) ? decision.delayMs : 1000);
-    if (decision.budgetExhausted) {
-      this.logger.error('[master] agent_worker restart budget used up (%s restarts in %sms)',
-        this.#agentPolicy.config.limit, this.#agentPolicy.config.windowMs);
-    }
-    this.log('[master] try to start a new agent_worker after %ss ...', delay / 1000);
-    this.#agentRestartTimer = setTimeout(() => {
-      this.#agentRestartTimer = undefined;
-      if (this.closed) return; // D8: no new agent once shutdown began
-      this.logger.info('[master] new agent_worker starting...');
-      this.#forkAgent();
-    }, delay);
     this.messenger.send({ action: 'agent-worker-died', to: 'parent' });
   }
 
   #onAppFork(pool: AppPool, handle: WorkerHandle): void {
     if (this.closed) {
-      // forked while closing (a refork racing the close): stop it, and never refork it
+      // forked while closing (a refork racing the close): stop it
       pool.setRefork(handle, false);
       void handle.terminate(0);
       return;
     }
     const entry = this.registry.addApp(handle);
-    // During startup no worker is reforked (a death fails the start). After launch a refork
-    // is reforked again even if it dies before it listens: the restart policy's backoff and
-    // budget bound that loop, and the slot is never given up. A worker forked by a reload is
-    // the exception until it listens: if it cannot start, the reload stops and the old
-    // worker keeps its slot.
-    const fromReload = this.#reload.claimFork();
-    pool.setRefork(handle, this.isAllWorkerStarted && !fromReload);
+    // a worker forked by a reload is not replaced if it cannot start: the reload stops and
+    // the old worker keeps its slot (lifecycle.ts has every other rule)
+    entry.reloadFork = this.#reload.claimFork();
+    pool.setRefork(handle, this.#reforkable(entry));
     handle.on('message', raw => this.#onWorkerMessage(handle, raw));
     handle.on('listening', address => this.#onAppListening(handle, address));
     handle.on('disconnect', () => {
+      // the worker stopped accepting (an uncaught exception: it finishes its requests, then
+      // exits up to 30 s later): its replacement starts now
       entry.state = 'disconnected';
       this.logger.info('[master] app_worker#%s:%s disconnect, suicide: %s, state: %s, current workers: %j',
         handle.id, handle.workerId, handle.exitedAfterDisconnect, entry.state, this.registry.appIds());
+      this.#onAppGone(entry, 'disconnect', 'disconnected');
     });
     handle.on('error', err => this.logger.error(err));
     handle.once('exit', (code, signal) => this.#onAppExit(handle, code, signal));
@@ -378,6 +396,70 @@ export class Master extends EventEmitter<MasterEvents> {
         data: { debugPort: handle.debugPort, pid: handle.workerId, workerId: handle.workerId },
       });
     }
+  }
+
+  /**
+   * cfork's `disableRefork` hint, as egg-cluster set it: on while the cluster starts and for a
+   * worker the master stops; off for any other worker after launch, in every env. cfork logs a
+   * disconnect or exit at ERROR, and `don't fork new work`, for a worker whose death was not
+   * expected; INFO and `will be kill soon` otherwise.
+   */
+  #reforkable(entry: AppEntry): boolean {
+    return this.isAllWorkerStarted && !this.closed && !entry.reloadFork && !entry.stopping && !entry.devReload;
+  }
+
+  #appFacts(entry: AppEntry): AppFacts {
+    return {
+      startTime: entry.handle.startTime,
+      listenedAt: entry.listenedAt,
+      slot: entry.slot,
+      // old workers of a running reload are replaced by the reload itself
+      stopping: entry.stopping || entry.devReload,
+      reloadFork: entry.reloadFork,
+      replaced: entry.replaced,
+    };
+  }
+
+  /**
+   * An app worker disconnected or exited: apply the lifecycle's answer. Returns false when the
+   * start failed because of it.
+   */
+  #onAppGone(entry: AppEntry, cause: 'disconnect' | 'exit', what: string): boolean {
+    const action = this.#lifecycle.appGone(this.#appFacts(entry),
+      { allStarted: this.isAllWorkerStarted, closed: this.closed, production: this.isProduction }, cause);
+    const { handle } = entry;
+    switch (action.type) {
+      case 'fail-start':
+        return false;
+      case 'none':
+        return true;
+      case 'give-up':
+        entry.replaced = true;
+        this.logger.error('[master] app_worker#%s:%s not reforked: options.restartPolicy.limit is 0', handle.id, handle.workerId);
+        return true;
+      case 'refork':
+        break;
+    }
+    entry.replaced = true;
+    const pool = this.#pool;
+    if (!pool) return true;
+    if (action.budgetExhausted) {
+      const { limit, windowMs } = this.#lifecycle.apps.config;
+      this.logger.error('[master] app_worker refork budget used up (%s reforks in %sms): the next refork waits %sms',
+        limit, windowMs, action.delayMs);
+    }
+    this.log('[master] app_worker#%s:%s %s, refork %s', handle.id, handle.workerId, what,
+      action.delayMs > 0 ? `in ${action.delayMs}ms (${action.streak} quick deaths in a row)` : 'now');
+    if (action.delayMs <= 0) {
+      pool.refork(handle);
+      return true;
+    }
+    const timer = setTimeout(() => {
+      this.#reforkTimers.delete(timer);
+      if (!this.closed) pool.refork(handle);
+    }, action.delayMs);
+    this.#reforkTimers.add(timer);
+    return true;
   }
 
   #onAppListening(handle: WorkerHandle, address: ListeningAddress): void {
@@ -393,6 +475,8 @@ export class Master extends EventEmitter<MasterEvents> {
       ? !threadPorts.includes(address.port as number)
       : String(address.port) !== String(expected))) return;
     entry.state = 'listening';
+    entry.listenedAt = Date.now();
+    entry.reloadFork = false;
     this.logger.info('[master] app_worker#%s:%s listening on %j', handle.id, handle.workerId, address);
     this.messenger.send({ action: 'egg-pids', to: 'agent', data: this.registry.listeningWorkerIds() });
     const agent = this.registry.agent;
@@ -408,13 +492,12 @@ export class Master extends EventEmitter<MasterEvents> {
     if (this.isAllWorkerStarted) {
       // a reforked worker: egg-ready to it alone, not again to every healthy worker (D13)
       this.messenger.send({ action: 'egg-ready', to: 'app', receiverWorkerId: String(handle.workerId), data: this.#readyPayload() });
-      // a worker being replaced by a reload must not be reforked when it is stopped
-      if (!entry.devReload && !entry.stopping) this.#pool?.setRefork(handle, true);
+      this.#pool?.setRefork(handle, this.#reforkable(entry));
       return;
     }
     if (this.#startSuccessCount < this.options.workers) return;
     this.isAllWorkerStarted = true;
-    for (const h of this.registry.appHandles()) this.#pool?.setRefork(h, true);
+    for (const e of this.registry.apps.values()) this.#pool?.setRefork(e.handle, this.#reforkable(e));
     const port = this.options.sticky ? this.#realPort : address.port;
     this.#appAddress = appAddress({ ...address, port, protocol: this.#protocol }, this.#host.env.HOST);
     if (this.options.sticky) {
@@ -482,9 +565,9 @@ export class Master extends EventEmitter<MasterEvents> {
       }
     }
     this.messenger.send({ action: 'egg-pids', to: 'agent', data: this.registry.listeningWorkerIds() });
-    if (this.isAllWorkerStarted) {
+    if (this.#onAppGone(entry, 'exit', format('exit (code: %s, signal: %s)', code, signal))) {
       // a worker replaced by a reload did not die: egg-mock would fail the test on this message
-      if (!entry.devReload) this.messenger.send({ action: 'app-worker-died', to: 'parent' });
+      if (this.isAllWorkerStarted && !entry.devReload) this.messenger.send({ action: 'app-worker-died', to: 'parent' });
       return;
     }
     this.logger.error('[master] app_worker#%s:%s start fail, exiting with code:1', handle.id, handle.workerId);
@@ -498,17 +581,13 @@ export class Master extends EventEmitter<MasterEvents> {
     if (this.#pool) this.#reload.request(this.#pool, this.options.workers);
   }
 
-  /**
-   * The exception check's view. An agent being restarted counts as alive while its restart
-   * is scheduled and for AGENT_BOOT_GRACE_MS after its fork: egg-cluster exited a serving
-   * cluster when an agent restart took 20-30 s (D21). An agent that does not start within
-   * the grace is a miss again.
-   */
+  /** The exception check's view: the lifecycle decides whether the agent counts (D21). */
   #healthCount(): { agent: number; worker: number } {
     const count = this.registry.count();
     const agent = this.registry.agent;
-    const booting = agent !== undefined && Date.now() - agent.startTime < AGENT_BOOT_GRACE_MS;
-    if (!count.agent && (this.#agentRestartTimer !== undefined || booting)) count.agent = 1;
+    count.agent = this.#lifecycle.agentPresent(agent && {
+      started: this.registry.agentStarted, alive: agent.isAlive, startTime: agent.startTime,
+    }, AGENT_BOOT_GRACE_MS);
     return count;
   }
 
@@ -550,12 +629,22 @@ export class Master extends EventEmitter<MasterEvents> {
   #exit(code: number): void {
     if (this.#exited) return;
     this.#exited = true;
+    this.#pool?.dispose();
     this.#host.exit(code);
   }
 
+  /** The forced exit: every worker and every descendant of theirs, SIGKILL. */
   #killAllNow(): void {
-    for (const handle of this.registry.appHandles()) handle.kill('SIGKILL');
-    this.registry.agent?.kill('SIGKILL');
+    for (const handle of this.registry.appHandles()) handle.forceKill();
+    this.registry.agent?.forceKill();
+  }
+
+  /** No more forks of any kind: pending reforks and agent restarts are cancelled. */
+  #stopForking(): void {
+    clearTimeout(this.#agentRestartTimer);
+    this.#agentRestartTimer = undefined;
+    for (const timer of this.#reforkTimers) clearTimeout(timer);
+    this.#reforkTimers.clear();
   }
 
   /** Graceful close: app workers, then the agent, each within its timeout; then exit 0. */
@@ -570,9 +659,7 @@ export class Master extends EventEmitter<MasterEvents> {
     this.#reload.cancel();
     this.#closeStartedAt = Date.now();
     this.#health.stop();
-    clearTimeout(this.#agentRestartTimer);
-    this.#agentRestartTimer = undefined;
-    this.#pool?.stopReforking?.();
+    this.#stopForking();
     this.#closing = (async () => {
       try {
         await this.#stopWorkers();
@@ -609,7 +696,11 @@ export class Master extends EventEmitter<MasterEvents> {
     clearTimeout(this.#startTimer);
     this.logger.error(err);
     this.closed = true;
+    // a signal during this cleanup is the first one, not a second (forced) one
+    this.#closeStartedAt = Date.now();
+    this.#reload.cancel();
     this.#health.stop();
+    this.#stopForking();
     this.#sticky?.close();
     this.#closing = (async () => {
       const timeouts = closeTimeouts(this.#host.env);

@@ -55,10 +55,12 @@ export interface ClusterOptions {
   /** Names of option keys whose values are secret: never logged, never in `egg-ready` payloads. */
   secretKeys?: string[];
   /**
-   * How dead app workers (production) and a dead agent are restarted: at most `limit` restarts
-   * per `windowMs`, the first at once (the agent: after 1 s), then `baseDelayMs` doubling up to
-   * `maxDelayMs` while deaths come less than `stableMs` after the start.
-   * Defaults: 60 per 60000 ms, 1000 → 30000 ms, stable after 10000 ms.
+   * How dead app workers (production) and a dead agent are restarted. An app worker that
+   * served (listened for at least `minUptimeMs`) is replaced at once, outside the budget.
+   * Other deaths: at most `limit` restarts per `windowMs`, the first at once, then
+   * `baseDelayMs` doubling up to `maxDelayMs` while deaths come less than `stableMs` after the
+   * start. `limit: 0`: never restart.
+   * Defaults: 60 per 60000 ms, 1000 → 30000 ms, stable after 10000 ms, minUptimeMs 1000.
    */
   restartPolicy?: Partial<RestartPolicy>;
   /** Custom agent entry (bundles, startup snapshots); it must run egg-clutch's lib/agent_worker.js. */
@@ -74,6 +76,7 @@ export interface RestartPolicy {
   baseDelayMs: number;
   maxDelayMs: number;
   stableMs: number;
+  minUptimeMs: number;
 }
 
 /** Options after defaults and checks; this is `master.options` and what workers receive. */
@@ -269,16 +272,16 @@ export function normalizeOptions(input: ClusterOptions | undefined, ctx: Normali
   if (raw.restartPolicy !== undefined) {
     const value = raw.restartPolicy as Record<string, unknown>;
     if (typeof value !== 'object' || Array.isArray(value)) {
-      throw invalid('restartPolicy', 'an object { limit, windowMs, baseDelayMs, maxDelayMs, stableMs }', value);
+      throw invalid('restartPolicy', 'an object { limit, windowMs, baseDelayMs, maxDelayMs, stableMs, minUptimeMs }', value);
     }
     restartPolicy = {};
-    for (const key of ['limit', 'windowMs', 'baseDelayMs', 'maxDelayMs', 'stableMs'] as const) {
+    for (const key of ['limit', 'windowMs', 'baseDelayMs', 'maxDelayMs', 'stableMs', 'minUptimeMs'] as const) {
       if (value[key] === undefined) continue;
       restartPolicy[key] = toInteger(`restartPolicy.${key}`, value[key], 0, 2 ** 31 - 1, 'a non-negative integer');
     }
     for (const key of Object.keys(value)) {
-      if (!['limit', 'windowMs', 'baseDelayMs', 'maxDelayMs', 'stableMs'].includes(key)) {
-        throw new InvalidOptionError(`options.restartPolicy.${key} is not a restart policy setting; use limit, windowMs, baseDelayMs, maxDelayMs or stableMs`);
+      if (!['limit', 'windowMs', 'baseDelayMs', 'maxDelayMs', 'stableMs', 'minUptimeMs'].includes(key)) {
+        throw new InvalidOptionError(`options.restartPolicy.${key} is not a restart policy setting; use limit, windowMs, baseDelayMs, maxDelayMs, stableMs or minUptimeMs`);
       }
     }
   }

@@ -11,6 +11,12 @@ export interface AppEntry {
   readonly slot: number;
   /** Being terminated (close, reload): it takes no new sticky connections. */
   stopping: boolean;
+  /** When it began listening (ms); undefined while starting. */
+  listenedAt: number | undefined;
+  /** Forked by a rolling reload and not listening yet. */
+  reloadFork: boolean;
+  /** Its replacement was forked already (on disconnect): its exit forks no other. */
+  replaced: boolean;
 }
 
 /** The agent and the app workers the master knows, by workerId. */
@@ -31,7 +37,9 @@ export class WorkerRegistry {
     const used = new Set([...this.apps.values()].filter(e => e.state !== 'disconnected').map(e => e.slot));
     let slot = 0;
     while (used.has(slot)) slot++;
-    const entry: AppEntry = { handle, state: 'starting', devReload: false, slot, stopping: false };
+    const entry: AppEntry = {
+      handle, state: 'starting', devReload: false, slot, stopping: false, listenedAt: undefined, reloadFork: false, replaced: false,
+    };
     this.apps.set(handle.workerId, entry);
     return entry;
   }

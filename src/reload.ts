@@ -70,7 +70,8 @@ export class RollingReload {
   async #run(pool: AppPool, workers: number): Promise<void> {
     const { registry, logger, log } = this.deps;
     log('[master] reload %s workers...', workers);
-    const old = [...registry.apps.values()];
+    // a disconnected worker is leaving already (its replacement was forked): not reloaded again
+    const old = [...registry.apps.values()].filter(e => e.state !== 'disconnected' && !e.replaced);
     for (const entry of old) {
       entry.devReload = true;
       pool.setRefork(entry.handle, false);
@@ -79,6 +80,8 @@ export class RollingReload {
       if (this.deps.isClosed()) return;
       const fresh = await this.#forkOneAndWait(pool);
       if (!fresh) {
+        // cancelled by a close: nothing failed
+        if (this.deps.isClosed()) return;
         logger.error('[master] reload stopped: a new app worker did not start; the old workers keep serving');
         for (const e of old) if (registry.app(e.handle)) e.devReload = false;
         return;

@@ -23,6 +23,6 @@ export function createLauncher(
   // custom entries (bundles, startup snapshots): they must run egg-clutch's entry, e.g. by
   // requiring egg-clutch/lib/app_worker.js after their own setup
   const files = { agent: options.agentWorkerFile ?? defaults.agent, app: options.appWorkerFile ?? defaults.app };
-  if (threads) return new ThreadLauncher({ logger, log, refork: options.restartPolicy, files });
-  return new ProcessLauncher({ logger, log, refork: options.restartPolicy, files });
+  if (threads) return new ThreadLauncher({ logger, log, files });
+  return new ProcessLauncher({ logger, log, files });
 }

@@ -8,9 +8,8 @@ import {
   DRAIN_BARRIER_ACTION, LISTENING_ACTION, OPTIONS_ACTION, STICKY_CONNECTION, isOptionsRequest, type ListeningAddress,
 } from '../protocol.js';
 import { argvOptions, encodeOptions } from '../worker/options_codec.js';
-import { terminate } from './terminate.js';
+import { killPids, listDescendants, terminate } from './terminate.js';
 import type { Logger } from '../logger.js';
-import { ReforkPolicy, type ReforkPolicyConfig } from '../refork_policy.js';
 import type { AppPool, AppPoolEvents, Launcher, WorkerHandle, WorkerHandleEvents, WorkerRole, WorkerSpec } from './types.js';
 
 /**
@@ -62,6 +61,7 @@ class ProcessWorkerHandle extends EventEmitter<WorkerHandleEvents> implements Wo
   readonly exited: Promise<void>;
   readonly #child: ChildProcess;
   readonly #worker: Worker | undefined;
+  #terminating: Promise<void> | undefined;
 
   constructor(
     readonly role: WorkerRole,
@@ -155,13 +155,22 @@ class ProcessWorkerHandle extends EventEmitter<WorkerHandleEvents> implements Wo
     }
   }
 
+  forceKill(): void {
+    const pid = this.#child.pid;
+    const descendants = pid === undefined ? [] : listDescendants(pid);
+    this.kill('SIGKILL');
+    killPids(descendants, 'SIGKILL');
+  }
+
+  /** Idempotent: a second call (a close during a reload's switch) waits for the same close. */
   terminate(timeoutMs: number): Promise<void> {
-    return terminate({
+    this.#terminating ??= terminate({
       pid: this.#child.pid,
       isAlive: () => this.isAlive,
       kill: signal => this.kill(signal),
       exited: this.exited,
     }, timeoutMs);
+    return this.#terminating;
   }
 }
 
@@ -182,84 +191,72 @@ function isAddress(data: unknown): data is ListeningAddress {
 }
 
 /**
- * The app workers. cfork forks the first `count` (and sets up node:cluster); reforks are
- * ours, under a budget with backoff (refork_policy.ts): cfork reforks at once, up to 60 a
- * minute, so a worker that dies at boot spins the CPU — and it reforks on 'disconnect' even
- * for a worker the master is stopping (D12). cfork's own refork is therefore off; its log
- * lines then say `don't fork new work (refork: false…)`, followed by ours.
+ * cfork's line for a refork, `[date] [cfork:master:pid] new worker:pid fork (…)` on stderr:
+ * egg-cluster's own tests and ops alerts grep `new worker:<pid> fork`. cfork's own refork is
+ * off (the master decides, lifecycle.ts), so the pool prints it when it forks a replacement.
+ */
+function logNewWorker(worker: Worker, reforkCount: number): void {
+  const d = new Date();
+  const p = (n: number, w = 2): string => String(n).padStart(w, '0');
+  const date = `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}`;
+  console.error('[%s] [cfork:master:%s] new worker:%s fork (state: %s, reforkCount: %d)',
+    date, process.pid, worker.process.pid, (worker as Worker & { state?: string }).state, reforkCount);
+}
+
+/**
+ * The app workers: cfork forks the first `count` (and sets up node:cluster: exec, args,
+ * execArgv); later forks are a plain cluster.fork() with those settings, when the master asks.
+ * cfork's own refork is off: it reforked at once, up to 60 a minute, so a worker that dies at
+ * boot spun the CPU, and it reforked on 'disconnect' even a worker the master was stopping
+ * (D12). Its log lines then say `don't fork new work (refork: false…)`, followed by ours.
  */
 class ProcessAppPool extends EventEmitter<AppPoolEvents> implements AppPool {
-  readonly #reforkable = new WeakSet<WorkerHandle>();
-  readonly #lineage = new WeakMap<WorkerHandle, symbol>();
-  readonly #nextLineages: symbol[] = [];
-  readonly #timers = new Set<NodeJS.Timeout>();
-  #refork: boolean;
+  #reforks = 0;
+  #disposed = false;
+  /** The workers this pool forked: a second master in the same process has a pool of its own. */
+  readonly #mine = new WeakSet<Worker>();
+  readonly #onFork: (worker: Worker) => void;
 
-  constructor(
-    refork: boolean,
-    private readonly policy: ReforkPolicy,
-    private readonly logger: Logger,
-    private readonly log: Log,
-  ) {
+  constructor(onFork: (pool: ProcessAppPool, worker: Worker) => void) {
     super();
-    this.#refork = refork;
+    this.#onFork = worker => {
+      if (this.#mine.has(worker)) onFork(this, worker);
+    };
+    cluster.on('fork', this.#onFork);
   }
 
-  track(handle: WorkerHandle): void {
-    // a refork continues the lineage of the worker it replaces; any other fork starts one
-    this.#lineage.set(handle, this.#nextLineages.length ? this.#nextLineages.shift()! : Symbol('lineage'));
-    // after the master's own 'exit' handling (its died line, egg-pids), as cfork did
-    handle.once('exit', (code, signal) => process.nextTick(() => this.#onExit(handle, code, signal)));
+  /**
+   * Run `fork` and claim the workers it created. node:cluster registers a new worker in
+   * `cluster.workers` at once and emits 'fork' on the next tick, so they are claimed in time.
+   */
+  forking<T>(fork: () => T): T {
+    const before = new Set(Object.values(cluster.workers ?? {}));
+    const result = fork();
+    for (const worker of Object.values(cluster.workers ?? {})) {
+      if (worker && !before.has(worker)) this.#mine.add(worker);
+    }
+    return result;
   }
 
   setRefork(handle: WorkerHandle, enabled: boolean): void {
-    if (enabled) this.#reforkable.add(handle);
-    else this.#reforkable.delete(handle);
     const worker = (handle as ProcessWorkerHandle).clusterWorker;
     if (worker) loadCfork().setDisableRefork(worker, !enabled);
   }
 
+  refork(): void {
+    if (this.#disposed) return;
+    const worker = this.forking(() => cluster.fork());
+    logNewWorker(worker, ++this.#reforks);
+  }
+
   forkOne(): void {
-    this.#fork(undefined);
+    if (this.#disposed) return;
+    this.forking(() => cluster.fork());
   }
 
-  /** node:cluster emits 'fork' in fork order: the queue hands each new worker its lineage. */
-  #fork(lineage: symbol | undefined): void {
-    this.#nextLineages.push(lineage ?? Symbol('lineage'));
-    // cfork has set up cluster (exec, args, execArgv) already; a plain fork reuses them
-    cluster.fork();
-  }
-
-  stopReforking(): void {
-    this.#refork = false;
-    for (const timer of this.#timers) clearTimeout(timer);
-    this.#timers.clear();
-  }
-
-  #onExit(handle: WorkerHandle, code: number | null, signal: NodeJS.Signals | null): void {
-    if (!this.#refork || !this.#reforkable.has(handle)) return;
-    const lineage = this.#lineage.get(handle);
-    const decision = this.policy.onDeath(handle.startTime, lineage);
-    if (!Number.isFinite(decision.delayMs)) {
-      this.logger.error('[master] app_worker#%s:%s not reforked: the refork limit is 0', handle.id, handle.workerId);
-      return;
-    }
-    if (decision.budgetExhausted) {
-      const { limit, windowMs } = this.policy.config;
-      this.logger.error('[master] app_worker refork budget used up (%s reforks in %sms): the next refork waits %sms',
-        limit, windowMs, decision.delayMs);
-    }
-    this.log('[master] app_worker#%s:%s exit (code: %s, signal: %s), refork %s', handle.id, handle.workerId, code, signal,
-      decision.delayMs > 0 ? `in ${decision.delayMs}ms (${decision.state.streak} quick deaths in a row)` : 'now');
-    if (decision.delayMs <= 0) {
-      this.#fork(lineage);
-      return;
-    }
-    const timer = setTimeout(() => {
-      this.#timers.delete(timer);
-      if (this.#refork) this.#fork(lineage);
-    }, decision.delayMs);
-    this.#timers.add(timer);
+  dispose(): void {
+    this.#disposed = true;
+    cluster.removeListener('fork', this.#onFork);
   }
 }
 
@@ -268,7 +265,6 @@ type Log = (message: string, ...args: unknown[]) => void;
 export interface ProcessLauncherOptions {
   logger: Logger;
   log?: Log;
-  refork?: Partial<ReforkPolicyConfig>;
   files?: { agent: string; app: string };
 }
 
@@ -297,25 +293,21 @@ export class ProcessLauncher implements Launcher {
     return handle;
   }
 
-  startApps(spec: WorkerSpec, count: number, refork: boolean): AppPool {
-    const log = this.opts.log ?? ((message: string, ...args: unknown[]) => this.opts.logger.info(message, ...args));
-    const pool = new ProcessAppPool(refork, new ReforkPolicy(this.opts.refork), this.opts.logger, log);
+  startApps(spec: WorkerSpec, count: number): AppPool {
     const bootstrap = { action: OPTIONS_ACTION, data: encodeOptions(spec.options) };
     let debugOffset = 0;
-    cluster.on('fork', (worker: Worker) => {
+    const pool = new ProcessAppPool((self, worker) => {
       const debugPort = spec.options.isDebug ? process.debugPort + ++debugOffset : undefined;
-      const handle = new ProcessWorkerHandle('app', worker.id, worker.process, debugPort, bootstrap, worker);
-      pool.track(handle);
-      pool.emit('fork', handle);
+      self.emit('fork', new ProcessWorkerHandle('app', worker.id, worker.process, debugPort, bootstrap, worker));
     });
-    loadCfork().cfork({
+    pool.forking(() => loadCfork().cfork({
       exec: this.files.app,
       args: [argvOptions(spec.options)],
       execArgv: workerExecArgv(),
       silent: false,
       count,
       refork: false,
-    });
+    }));
     return pool;
   }
 }

@@ -83,7 +83,8 @@ export function isPidAlive(pid: number): boolean {
   }
 }
 
-function signalPids(pids: number[], signal: NodeJS.Signals): void {
+/** Signal each pid; one that is gone already is skipped. */
+export function killPids(pids: number[], signal: NodeJS.Signals): void {
   for (const pid of pids) {
     try {
       process.kill(pid, signal);
@@ -105,7 +106,7 @@ export async function terminate(child: Killable, timeoutMs: number): Promise<voi
   const deadline = Date.now() + Math.max(0, timeoutMs);
   const descendants = listDescendants(child.pid);
   child.kill('SIGTERM');
-  signalPids(descendants, 'SIGTERM');
+  killPids(descendants, 'SIGTERM');
 
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<void>(resolve => {
@@ -124,5 +125,5 @@ export async function terminate(child: Killable, timeoutMs: number): Promise<voi
     await delay(Math.min(50, Math.max(1, deadline - Date.now())));
     alive = alive.filter(isPidAlive);
   }
-  signalPids(alive, 'SIGKILL');
+  killPids(alive, 'SIGKILL');
 }

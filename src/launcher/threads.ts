@@ -3,14 +3,13 @@
  * process, running the same lib/agent_worker.js and lib/app_worker.js as in process mode.
  * They get the same messages (options bootstrap first), report listening themselves, close
  * gracefully on GRACEFUL_EXIT_ACTION (really awaiting app.close() / agent.close()) and are
- * reforked under a bounded budget (refork_policy.ts).
+ * reforked when the master's lifecycle says so (lifecycle.ts), as processes are.
  */
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { LISTENING_ACTION, OPTIONS_ACTION, isOptionsRequest, type ListeningAddress } from '../protocol.js';
 import { closeTimeouts, type ResolvedOptions } from '../options.js';
 import type { Logger } from '../logger.js';
-import { ReforkPolicy, type ReforkPolicyConfig } from '../refork_policy.js';
 import { argvOptions, encodeOptions } from '../worker/options_codec.js';
 import { GRACEFUL_EXIT_ACTION } from '../worker/io.js';
 import { AGENT_WORKER_FILE, APP_WORKER_FILE } from './process.js';
@@ -127,6 +126,10 @@ export class ThreadWorkerHandle extends EventEmitter<WorkerHandleEvents> impleme
     this.worker.terminate().catch(() => {});
   }
 
+  forceKill(): void {
+    this.kill('SIGKILL');
+  }
+
   /**
    * Ask the thread to close (drain, then app.close() / agent.close()), wait for its exit up
    * to `timeoutMs`, then `worker.terminate()` and wait for that too (D11b, D11c).
@@ -157,29 +160,26 @@ export class ThreadWorkerHandle extends EventEmitter<WorkerHandleEvents> impleme
 
 interface Slot {
   readonly port: number | undefined;
-  refork: boolean;
-  /** Being stopped by forkOne() to make room for its replacement: not reforked. */
+  /** Being stopped by forkOne() to make room for its replacement. */
   replacing: boolean;
 }
 
 /**
  * The app threads. Without a shared port (no usable reusePort) each thread owns one port of
- * `options.ports`; a dead thread is reforked on its own port.
+ * `options.ports`; the replacement of a dead thread listens on its port. The pool forks only
+ * when the master asks (lifecycle.ts decides reforks, as for processes).
  */
 class ThreadAppPool extends EventEmitter<AppPoolEvents> implements AppPool {
   readonly #slots = new Map<ThreadWorkerHandle, Slot>();
-  /** Ports whose thread died and was not reforked: forkOne() fills them first. */
+  /** Ports whose thread died and that no thread holds: refork() and forkOne() fill them. */
   readonly #vacant: Array<number | undefined> = [];
+  #disposed = false;
 
   constructor(
     private readonly fork: (port: number | undefined) => ThreadWorkerHandle,
     private readonly ports: ReadonlyArray<number | undefined>,
     /** All threads listen on one port with SO_REUSEPORT: a new thread can start beside an old one. */
     private readonly sharedPort: boolean,
-    private readonly refork: boolean,
-    private readonly policy: ReforkPolicy,
-    private readonly logger: Logger,
-    private readonly log: Log,
     private readonly replaceTimeoutMs: () => number,
   ) {
     super();
@@ -189,9 +189,19 @@ class ThreadAppPool extends EventEmitter<AppPoolEvents> implements AppPool {
     for (const port of this.ports) this.#start(port);
   }
 
-  setRefork(handle: WorkerHandle, enabled: boolean): void {
-    const slot = this.#slots.get(handle as ThreadWorkerHandle);
-    if (slot) slot.refork = enabled;
+  /** Threads have no cfork log lines to tune. */
+  setRefork(): void {}
+
+  /** The dead thread's port, when no other thread took it meanwhile. */
+  refork(dead: WorkerHandle): void {
+    if (this.#disposed) return;
+    if (this.sharedPort) {
+      this.#start(this.ports[0]);
+      return;
+    }
+    const index = this.#vacant.indexOf((dead as ThreadWorkerHandle).port);
+    if (index === -1) return;
+    this.#start(this.#vacant.splice(index, 1)[0]);
   }
 
   /**
@@ -202,6 +212,7 @@ class ThreadAppPool extends EventEmitter<AppPoolEvents> implements AppPool {
    * That port is unserved for the switch; the other ports keep serving.
    */
   forkOne(): void {
+    if (this.#disposed) return;
     if (this.sharedPort) {
       this.#start(this.ports[0]);
       return;
@@ -217,49 +228,32 @@ class ThreadAppPool extends EventEmitter<AppPoolEvents> implements AppPool {
     }
     const [handle, slot] = oldest;
     slot.replacing = true;
-    slot.refork = false;
-    void handle.terminate(this.replaceTimeoutMs()).then(() => this.#start(slot.port));
+    void handle.terminate(this.replaceTimeoutMs()).then(() => {
+      if (!this.#disposed) this.#start(slot.port);
+    });
+  }
+
+  dispose(): void {
+    this.#disposed = true;
   }
 
   #start(port: number | undefined): void {
     const handle = this.fork(port);
-    this.#slots.set(handle, { port, refork: false, replacing: false });
-    // after the master's own 'exit' handling (its died line, egg-pids), as with cfork
-    handle.once('exit', code => process.nextTick(() => this.#onExit(handle, code)));
+    this.#slots.set(handle, { port, replacing: false });
+    // before the master's 'exit' listener (the master gets the handle on the next tick): the
+    // port is vacant by the time the master decides on a refork
+    handle.once('exit', () => this.#onExit(handle));
     // like node:cluster: 'fork' after the caller got the pool and could listen to it; before
     // any message of the thread can arrive (those come from the event loop)
     process.nextTick(() => this.emit('fork', handle));
   }
 
-  #onExit(handle: ThreadWorkerHandle, code: number | null): void {
+  #onExit(handle: ThreadWorkerHandle): void {
     const slot = this.#slots.get(handle);
     if (!slot) return;
     this.#slots.delete(handle);
-    if (slot.replacing) return;
-    if (!this.refork || !slot.refork) {
-      if (!this.sharedPort) this.#vacant.push(slot.port);
-      return;
-    }
-    // a thread's lineage is its port: the reforks that replace it listen there
-    const decision = this.policy.onDeath(handle.startTime, this.sharedPort ? 'shared port' : slot.port);
-    const where = slot.port === undefined ? '' : ` on port ${slot.port}`;
-    if (!Number.isFinite(decision.delayMs)) {
-      this.logger.error('[master] app_worker#%s (tid:%s) not reforked: the refork limit is 0', handle.id, handle.workerId);
-      if (!this.sharedPort) this.#vacant.push(slot.port);
-      return;
-    }
-    if (decision.budgetExhausted) {
-      const { limit, windowMs } = this.policy.config;
-      this.logger.error('[master] app_worker refork budget exhausted: %s reforks in %sms; app_worker#%s (tid:%s)%s reforks in %sms',
-        limit, windowMs, handle.id, handle.workerId, where, decision.delayMs);
-    }
-    this.log('[master] app_worker#%s (tid:%s) exit with code: %s, refork%s %s',
-      handle.id, handle.workerId, code, where, decision.delayMs > 0 ? `in ${decision.delayMs}ms` : 'now');
-    if (decision.delayMs <= 0) {
-      this.#start(slot.port);
-      return;
-    }
-    setTimeout(() => this.#start(slot.port), decision.delayMs);
+    // forkOne() starts the replacement of a thread it stopped itself
+    if (!slot.replacing && !this.sharedPort) this.#vacant.push(slot.port);
   }
 }
 
@@ -274,9 +268,6 @@ export interface ThreadLauncherOptions {
   /** egg-cluster's `log()` (INFO, or DEBUG in the local env); default `logger.info`. */
   log?: Log;
   files?: { agent: string; app: string };
-  refork?: Partial<ReforkPolicyConfig>;
-  /** Clock of the refork policy (tests). */
-  now?: () => number;
 }
 
 /** How the app threads listen: one per port of `options.ports`, or all on `options.port`. */
@@ -292,23 +283,20 @@ export function planAppThreads(options: ResolvedOptions, count: number): { ports
 export class ThreadLauncher implements Launcher {
   #agentCount = 0;
   #appCount = 0;
-  readonly #logger: Logger;
   readonly #log: Log;
   readonly #files: { agent: string; app: string };
 
-  constructor(private readonly opts: ThreadLauncherOptions) {
-    this.#logger = opts.logger;
+  constructor(opts: ThreadLauncherOptions) {
     this.#log = opts.log ?? ((message, ...args) => opts.logger.info(message, ...args));
     this.#files = opts.files ?? THREAD_FILES;
   }
 
   forkAgent(spec: WorkerSpec): WorkerHandle {
-    const handle = this.#spawn('agent', ++this.#agentCount, this.#files.agent, spec.options);
-    this.#log('[master] agent_worker#%s:%s start with worker_threads', handle.id, handle.workerId);
-    return handle;
+    // the master logs `agent_worker#N:tid start with worker_threads`
+    return this.#spawn('agent', ++this.#agentCount, this.#files.agent, spec.options);
   }
 
-  startApps(spec: WorkerSpec, count: number, refork: boolean): AppPool {
+  startApps(spec: WorkerSpec, count: number): AppPool {
     const { ports, sharedPort } = planAppThreads(spec.options, count);
     const fork = (port: number | undefined): ThreadWorkerHandle => {
       const options = port === spec.options.port ? spec.options : { ...spec.options, port };
@@ -316,8 +304,7 @@ export class ThreadLauncher implements Launcher {
       this.#log('[master] app_worker#%s (tid:%s) start', handle.id, handle.workerId);
       return handle;
     };
-    const pool = new ThreadAppPool(fork, ports, sharedPort, refork, new ReforkPolicy(this.opts.refork, this.opts.now),
-      this.#logger, this.#log, () => appCloseTimeout());
+    const pool = new ThreadAppPool(fork, ports, sharedPort, () => appCloseTimeout());
     pool.start();
     return pool;
   }

@@ -37,20 +37,31 @@ export interface WorkerHandle extends EventEmitter<WorkerHandleEvents> {
   terminate(timeoutMs: number): Promise<void>;
   /** Send a signal now (SIGKILL for a forced stop). */
   kill(signal: NodeJS.Signals): void;
+  /** SIGKILL now, the worker and every descendant (a forced exit leaves no grandchild). */
+  forceKill(): void;
 }
 
 export interface AppPoolEvents {
   fork: [handle: WorkerHandle];
 }
 
-/** The app workers: forked together, reforked (when allowed) by the pool itself. */
+/**
+ * The app workers: forked together, then one at a time when the master asks. The pool never
+ * decides to refork by itself: the master's lifecycle does (lifecycle.ts), so the same rules
+ * hold for processes, threads and the unit tests' fake pool.
+ */
 export interface AppPool extends EventEmitter<AppPoolEvents> {
-  /** Allow or forbid the pool to refork this worker when it dies. */
+  /**
+   * Whether the master will replace this worker when it dies. Only a hint for the log lines
+   * (cfork prints a disconnect or exit at ERROR for a worker it would refork, INFO otherwise).
+   */
   setRefork(handle: WorkerHandle, enabled: boolean): void;
+  /** Fork the replacement of a worker that died or disconnected (its slot, its port); it arrives as 'fork'. */
+  refork(dead: WorkerHandle): void;
   /** Fork one more app worker with the same settings (rolling reload); it arrives as 'fork'. */
   forkOne(): void;
-  /** Shutdown: no more reforks, pending ones cancelled. */
-  stopReforking?(): void;
+  /** The master is done with the pool: no more forks; listeners it set on shared objects are removed. */
+  dispose(): void;
 }
 
 export interface WorkerSpec {
@@ -60,6 +71,6 @@ export interface WorkerSpec {
 
 export interface Launcher {
   forkAgent(spec: WorkerSpec): WorkerHandle;
-  /** Fork `count` app workers; the pool reforks dead ones only when `refork` is true. */
-  startApps(spec: WorkerSpec, count: number, refork: boolean): AppPool;
+  /** Fork `count` app workers. */
+  startApps(spec: WorkerSpec, count: number): AppPool;
 }

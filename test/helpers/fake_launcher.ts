@@ -94,6 +94,12 @@ export class FakeWorker extends EventEmitter<WorkerHandleEvents> implements Work
 
   // ---- what the test fires ----
 
+  /** SIGKILL for the worker and its descendants (a fake has none). */
+  forceKill(): void {
+    this.timeline.push(`forceKill ${this.label}`);
+    this.kill('SIGKILL');
+  }
+
   /** The worker sends a message to the master on its channel. */
   say(message: unknown): void {
     // like IPC, the master receives its own copy of what the worker sent
@@ -137,28 +143,30 @@ export class FakeWorker extends EventEmitter<WorkerHandleEvents> implements Work
 }
 
 /**
- * cfork as seen through AppPool: forks `count` workers ('fork' on nextTick, as node:cluster
- * does), and reforks a dead worker when the pool was started with `refork` and the master
- * has not disabled refork for that worker.
+ * The app pool as the real ones behave (src/launcher/process.ts, threads.ts): it forks `count`
+ * workers ('fork' on the next tick, as node:cluster does) and afterwards forks only when the
+ * master asks, with refork() or forkOne(). It never reforks by itself: the master's lifecycle
+ * decides, with its delays running on the (mocked) timers.
  */
 export class FakePool extends EventEmitter<AppPoolEvents> implements AppPool {
   readonly workers: FakeWorker[] = [];
-  /** The refork flag per worker as last set by the master; cfork's default is enabled. */
+  /** The cfork log hint per worker as last set by the master. */
   readonly reforkEnabled = new Map<WorkerHandle, boolean>();
   readonly setReforkCalls: Array<{ worker: WorkerHandle; enabled: boolean }> = [];
-  reforks = 0;
-  /** cfork's `limit` (60 reforks per minute): past it, a dead worker is not reforked. Keeps a refork loop finite. */
-  reforkLimit = 60;
-  /** Times a refork was skipped because of the limit (cfork's `reachReforkLimit`). */
-  reachedReforkLimit = 0;
+  /** The workers the master asked to replace, in order. */
+  readonly reforked: WorkerHandle[] = [];
+  disposed = false;
 
   constructor(
     private readonly launcher: FakeLauncher,
     readonly spec: WorkerSpec,
     readonly count: number,
-    readonly refork: boolean,
   ) {
     super();
+  }
+
+  get reforks(): number {
+    return this.reforked.length;
   }
 
   setRefork(handle: WorkerHandle, enabled: boolean): void {
@@ -167,29 +175,28 @@ export class FakePool extends EventEmitter<AppPoolEvents> implements AppPool {
     this.launcher.timeline.push(`setRefork ${handle.role}#${handle.id} ${enabled}`);
   }
 
-  isReforkEnabled(handle: WorkerHandle): boolean {
-    return this.reforkEnabled.get(handle) ?? true;
+  refork(dead: WorkerHandle): void {
+    if (this.disposed) return;
+    this.reforked.push(dead);
+    this.launcher.timeline.push(`refork ${dead.role}#${dead.id}`);
+    this.fork();
   }
 
   /** AppPool.forkOne (rolling reload): one more worker with the same settings. */
   forkOne(): void {
+    if (this.disposed) return;
     this.launcher.timeline.push('forkOne');
     this.fork();
+  }
+
+  dispose(): void {
+    this.disposed = true;
   }
 
   /** Fork one worker now ('fork' is emitted on the next tick). */
   fork(): FakeWorker {
     const worker = this.launcher.newApp();
     this.workers.push(worker);
-    worker.once('exit', () => {
-      if (!this.refork || !this.isReforkEnabled(worker)) return;
-      if (this.reforks >= this.reforkLimit) {
-        this.reachedReforkLimit++;
-        return;
-      }
-      this.reforks++;
-      this.fork();
-    });
     process.nextTick(() => this.emit('fork', worker));
     return worker;
   }
@@ -218,10 +225,10 @@ export class FakeLauncher implements Launcher {
     return agent;
   }
 
-  startApps(spec: WorkerSpec, count: number, refork: boolean): FakePool {
-    const pool = new FakePool(this, spec, count, refork);
+  startApps(spec: WorkerSpec, count: number): FakePool {
+    const pool = new FakePool(this, spec, count);
     this.pools.push(pool);
-    this.timeline.push(`startApps ${count} refork:${refork}`);
+    this.timeline.push(`startApps ${count}`);
     for (let i = 0; i < count; i++) pool.fork();
     return pool;
   }

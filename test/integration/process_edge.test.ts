@@ -50,21 +50,26 @@ describe('process mode: edge cases', () => {
     await assertGone(run.pids, 2000);
   });
 
-  test('SIGTERM during the 1 s agent restart delay: no new agent, exit 0', T, async () => {
+  test('SIGTERM during an agent restart backoff: no new agent, exit 0', T, async () => {
     const port = await freePort();
-    const run = runCluster(fakeApp('basic', { workers: 1, port }));
+    const run = runCluster(fakeApp('basic', { workers: 1, port, restartPolicy: { baseDelayMs: 5000 } }));
     await run.ready();
     const agentPid = run.agentPids[0]!;
     process.kill(agentPid, 'SIGKILL');
-    await run.waitForOutput(/\[master\] try to start a new agent_worker after 1s/);
+    // the first death: restarted at once; the second one in a row waits the backoff (5 s)
+    await run.waitForOutput(/\[master\] try to start a new agent_worker after 0s/);
+    const second = await run.waitForOutput(/\[master\] agent_worker#2:(\d+) start with/);
+    process.kill(Number(second[1]), 'SIGKILL');
+    await run.waitForOutput(/\[master\] try to start a new agent_worker after 5s/);
     run.kill('SIGTERM');
     const exit = await run.waitForExit(10_000);
     assert.deepEqual(exit, { code: 0, signal: null }, run.context());
     await run.waitForClose(5000);
-    assert.doesNotMatch(run.output, /new agent_worker starting|agent_worker#2/);
-    assert.deepEqual(run.agentPids, [agentPid]);
+    assert.doesNotMatch(run.output, /agent_worker#3/);
+    assert.deepEqual(run.agentPids, [agentPid, Number(second[1])]);
     await assertGone(run.pids, 1000);
   });
+
 
   test('port already in use: the app worker reports EADDRINUSE and the master exits 1', T, async () => {
     const port = await freePort();

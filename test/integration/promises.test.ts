@@ -353,8 +353,13 @@ describe('sticky mode: a worker dies, a port in use', () => {
 // crash loops after launch
 // ---------------------------------------------------------------------------------------
 
-/** `[master] app_worker#N:PID exit (code: …, signal: …), refork …` (ProcessAppPool#onExit). */
-const EXIT_LINE = /^(\S+ \S+) INFO \d+ \[master\] app_worker#(\d+):(\d+) exit \(code: (\S+), signal: (\S+)\), refork (?:now|in (\d+)ms \((\d+) quick deaths in a row\))$/gm;
+/**
+ * `[master] app_worker#N:PID exit (code: …, signal: …), refork …`, or `… disconnected, refork …`
+ * when the IPC channel closed before the exit was seen (the master replaces on whichever comes first).
+ */
+const EXIT_LINE = /^(\S+ \S+) INFO \d+ \[master\] app_worker#(\d+):(\d+) (?:exit \(code: (\S+), signal: (\S+)\)|disconnected), refork (?:now|in (\d+)ms \((\d+) quick deaths in a row\))$/gm;
+/** `AppWorkerDiedError: [master] app_worker#N:PID died (code: …, signal: …` */
+const DIED_LINE = /app_worker#(\d+):\d+ died \(code: (\S+), signal: (\S+),/g;
 /** `[master] app_worker#N:PID start, state: …` (the master, when a worker is forked). */
 const FORK_LINE = /^(\S+ \S+) INFO \d+ \[master\] app_worker#(\d+):(\d+) start, state:/gm;
 
@@ -380,10 +385,10 @@ describe('crash loops: reforks back off, the healthy worker serves, nothing spin
       process.kill(victim, 'SIGKILL');
       // a request in flight on the SIGKILLed worker may be lost (node:cluster handed it over):
       // the traffic starts once the master has seen that death
-      await run.waitForOutput(/\[master\] app_worker#1:\d+ exit \(code: null, signal: SIGKILL\), refork now/, 5000);
+      await run.waitForOutput(/\[master\] app_worker#1:\d+ (?:exit \(code: null, signal: SIGKILL\)|disconnected), refork now/, 5000);
       traffic = keepRequesting(`http://127.0.0.1:${port}/`);
       // then the reforks #3 … #7 die one after the other
-      await run.waitForOutput(/\[master\] app_worker#7:\d+ exit \(code: 1, signal: null\), refork in/, 15_000);
+      await run.waitForOutput(/\[master\] app_worker#7:\d+ (?:exit \(code: 1, signal: null\)|disconnected), refork in/, 15_000);
     } finally {
       clearInterval(sampler);
       results = await traffic?.stop();
@@ -401,7 +406,8 @@ describe('crash loops: reforks back off, the healthy worker serves, nothing spin
     t.diagnostic(`${results.ok} requests served by ${JSON.stringify([...results.pids])}, ${results.failures.length} failed; `
       + `at most ${maxLive} live app workers (${maxChildren} app_worker children of the master)`);
     assert.deepEqual(exits.map(m => Number(m[2])), [1, 3, 4, 5, 6, 7], run.context());
-    assert.deepEqual(exits.map(m => [m[4], m[5]]), [['null', 'SIGKILL'], ...Array.from({ length: 5 }, () => ['1', 'null'])]);
+    const died = new Map([...run.stderr.matchAll(DIED_LINE)].map(m => [Number(m[1]), [m[2], m[3]]]));
+    assert.deepEqual(exits.map(m => died.get(Number(m[2]))), [['null', 'SIGKILL'], ...Array.from({ length: 5 }, () => ['1', 'null'])]);
     assert.deepEqual(exits.map(m => (m[6] === undefined ? 'now' : Number(m[6]))), ['now', 200, 400, 800, 1000, 1000]);
     assert.deepEqual(exits.slice(1).map(m => Number(m[7])), [2, 3, 4, 5, 6], 'quick deaths in a row');
 
@@ -443,7 +449,7 @@ describe('crash loops: reforks back off, the healthy worker serves, nothing spin
     await run.waitForOutput(/\[p-crash-loop\] refork \d+ crashing at boot/);
     await run.waitForOutput(/\[master\] app_worker#3:\d+ died/, 5000);
     // README, Crash loops: "Nothing is given up for good": the slot gets a new worker after the backoff
-    await run.waitForOutput(/\[master\] app_worker#3:\d+ exit \(code: 1, signal: null\), refork in 200ms/, 3000);
+    await run.waitForOutput(/\[master\] app_worker#3:\d+ (?:exit \(code: 1, signal: null\)|disconnected), refork in 200ms/, 3000);
     await run.waitForOutput(/\[master\] app_worker#4:\d+ start\b/, 3000);
     await stopGracefully(run);
   });

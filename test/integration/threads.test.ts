@@ -149,7 +149,7 @@ describe('worker_threads: refork and reload', () => {
     const since = run.mark();
     await httpGet(`http://127.0.0.1:${p1}/exit?code=1`);
     await run.waitForMessage('app-worker-died');
-    await run.waitForOutput(new RegExp(`app_worker#1 \\(tid:\\d+\\) exit with code: 1, refork on port ${p1} now`), 10_000, { since });
+    await run.waitForOutput(/\[master\] app_worker#1:\d+ exit \(code: 1, signal: null\), refork now/, 10_000, { since });
     await run.waitForOutput(new RegExp(`app_worker#3:\\d+ started at ${p1}`), 10_000, { since });
     const after = await httpGet(`http://127.0.0.1:${p1}/`);
     assert.equal(after.status, 200);

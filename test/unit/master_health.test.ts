@@ -49,10 +49,12 @@ describe('exception check (production only)', () => {
   });
 
   it('no app worker alive counts as a miss too', async () => {
-    const c = await startFakeCluster({ options: { env: 'prod', workers: 1 } });
-    // refork off for it (as if cfork hit its refork limit)
-    c.launcher.pool!.setRefork(c.launcher.apps[0]!, false);
+    // restartPolicy.limit 0: a dead worker is not replaced
+    const c = await startFakeCluster({ options: { env: 'prod', workers: 1, restartPolicy: { limit: 0 } } });
     c.launcher.apps[0]!.die(1);
+    await flush();
+    assert.equal(c.launcher.apps.length, 1, 'not reforked');
+    assert.ok(c.logger.has('[master] app_worker#1:3001 not reforked: options.restartPolicy.limit is 0', 'error'));
     await flush();
     await tick(CHECK * 3);
     await flush(5);

@@ -99,17 +99,124 @@ describe('app worker dies after launch', () => {
     assert.ok(c.logger.has(/app_worker#5:3005 started at 7001, remain 0/));
   });
 
-  it('production: a refork that dies before listening is reforked again (the slot is never given up)', async () => {
-    const c = await startFakeCluster({ options: { env: 'prod' } });
-    c.launcher.apps[0]!.die(1);
-    await flush();
-    const fresh = c.launcher.apps[4]!;
-    fresh.die(1);
-    await flush();
-    // the restart policy decides when (backoff); the pool reforks it
-    assert.equal(c.launcher.apps.length, 6);
-    assert.deepEqual(c.host.exits, [], 'a death after launch never ends the master');
-    assert.equal(c.host.parentMessagesOf('app-worker-died').length, 2);
+  it('production: a refork that dies before listening is reforked again, after the backoff (the slot is never given up)', async () => {
+    mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'] });
+    try {
+      const c = await startFakeCluster({ options: { env: 'prod' } });
+      mock.timers.tick(5000); // the workers have served for 5 s
+      c.launcher.apps[0]!.die(null, 'SIGKILL');
+      await flush();
+      assert.equal(c.launcher.apps.length, 5, 'a serving worker is replaced at once');
+      const fresh = c.launcher.apps[4]!;
+      fresh.die(1); // dies at boot: the first quick death of its slot, reforked at once
+      await flush();
+      assert.equal(c.launcher.apps.length, 6);
+      c.launcher.apps[5]!.die(1); // the second one in a row: backoff 1000 ms
+      await flush();
+      assert.equal(c.launcher.apps.length, 6, 'not before the backoff');
+      assert.ok(c.logger.has(/\[master\] app_worker#6:3006 exit \(code: 1, signal: null\), refork in 1000ms \(2 quick deaths in a row\)/));
+      mock.timers.tick(999);
+      await flush();
+      assert.equal(c.launcher.apps.length, 6);
+      mock.timers.tick(1);
+      await flush();
+      assert.equal(c.launcher.apps.length, 7, 'reforked when the backoff ends');
+      assert.deepEqual(c.host.exits, [], 'a death after launch never ends the master');
+      assert.equal(c.host.parentMessagesOf('app-worker-died').length, 3);
+      await c.master.close();
+    } finally {
+      mock.timers.reset();
+    }
+  });
+
+  it('production: a serving worker killed again and again is replaced at once every time (not a crash loop)', async () => {
+    mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'] });
+    try {
+      const c = await startFakeCluster({ options: { env: 'prod', workers: 2 } });
+      for (let i = 0; i < 8; i++) {
+        mock.timers.tick(1500); // each worker listened 1.5 s ago or more: serving
+        const victim = c.launcher.liveApps()[0]!;
+        const before = c.launcher.apps.length;
+        victim.die(null, 'SIGKILL');
+        await flush();
+        assert.equal(c.launcher.apps.length, before + 1, `kill ${i + 1}: replaced at once`);
+        c.launcher.apps.at(-1)!.listen(PORT);
+        await flush();
+        assert.equal(c.master.registry.listeningWorkerIds().length, 2);
+      }
+      assert.equal(c.logger.lines().filter(l => /refork in \d+ms/.test(l)).length, 0, 'no backoff');
+      await c.master.close();
+    } finally {
+      mock.timers.reset();
+    }
+  });
+
+  it('production: a worker that disconnects (uncaught exception) is replaced at once, and its exit later forks no other', async () => {
+    mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'] });
+    try {
+      const c = await startFakeCluster({ options: { env: 'prod', workers: 1 } });
+      mock.timers.tick(5000);
+      const old = c.launcher.apps[0]!;
+      old.disconnect(); // graceful: server closed, finishing its requests
+      await flush();
+      assert.equal(c.launcher.apps.length, 2, 'the replacement is forked on disconnect');
+      assert.equal(old.isAlive, true, 'the old one may still finish its requests');
+      const fresh = c.launcher.apps[1]!;
+      fresh.listen(PORT);
+      await flush();
+      assert.deepEqual(c.master.registry.listeningWorkerIds(), [fresh.workerId]);
+      mock.timers.tick(30_000);
+      old.die(0); // it exits once its requests are done
+      await flush();
+      assert.equal(c.launcher.apps.length, 2, 'no second replacement');
+      assert.equal(c.host.parentMessagesOf('app-worker-died').length, 1);
+      assert.equal(c.launcher.pool!.reforks, 1);
+      await c.master.close();
+    } finally {
+      mock.timers.reset();
+    }
+  });
+
+  it('production: a close cancels a refork that waits for its backoff', async () => {
+    mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'] });
+    try {
+      const c = await startFakeCluster({ options: { env: 'prod', workers: 1 } });
+      c.launcher.apps[0]!.die(1); // quick death 1 (listened < 1 s ago): at once
+      await flush();
+      c.launcher.apps[1]!.die(1); // quick death 2: in 1000 ms
+      await flush();
+      assert.equal(c.launcher.apps.length, 2);
+      const closing = c.master.close();
+      mock.timers.tick(2000);
+      await closing;
+      await flush();
+      assert.equal(c.launcher.apps.length, 2, 'no fork once the close began');
+      assert.equal(c.launcher.pool!.disposed, true);
+    } finally {
+      mock.timers.reset();
+    }
+  });
+
+  it('production: after a failed reload, the old workers are reforked again when they die', async () => {
+    mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'] });
+    try {
+      const c = await startFakeCluster({ options: { env: 'prod', workers: 1 } });
+      c.host.parentSend({ action: 'reload-worker', to: 'master' });
+      await flush();
+      const fresh = c.launcher.apps.at(-1)!;
+      fresh.die(1); // the reload's new worker cannot start: the reload stops
+      await flush();
+      assert.ok(c.logger.has('[master] reload stopped: a new app worker did not start; the old workers keep serving', 'error'));
+      mock.timers.tick(5000);
+      const old = c.launcher.apps[0]!;
+      old.die(null, 'SIGKILL');
+      await flush();
+      assert.equal(c.launcher.apps.length, 3, 'the old worker is reforked');
+      assert.equal(c.launcher.pool!.reforked.at(-1), old);
+      await c.master.close();
+    } finally {
+      mock.timers.reset();
+    }
   });
 
   it('production: a worker forked by a reload that dies before listening is not reforked', async () => {
@@ -211,7 +318,7 @@ describe('agent dies', () => {
     assert.deepEqual(c.launcher.apps.map(w => w.terminateCalls.length), [1, 1, 1, 1]);
   });
 
-  it('after launch: logs, tells apps and parent, restarts after exactly 1000 ms', async () => {
+  it('after launch: logs, tells apps and parent, restarts at once (no fixed 1 s wait)', async () => {
     const c = await startFakeCluster({ options: { env: 'prod' } });
     const agent = c.launcher.agent!;
     agent.die(null, 'SIGKILL');
@@ -224,15 +331,12 @@ describe('agent dies', () => {
       assert.deepEqual(pids[pids.length - 1]!.data, [], `${app.label} learns the agent is gone`);
     }
     assert.equal(c.host.parentMessagesOf('agent-worker-died').length, 1);
-    assert.ok(c.logger.has('[master] try to start a new agent_worker after 1s ...'));
+    assert.ok(c.logger.has('[master] try to start a new agent_worker after 0s ...'));
     assert.deepEqual(c.host.exits, []);
 
-    mock.timers.tick(999);
+    mock.timers.tick(0);
     await flush();
-    assert.equal(c.launcher.agents.length, 1, 'not before 1000 ms');
-    mock.timers.tick(1);
-    await flush();
-    assert.equal(c.launcher.agents.length, 2, 'at 1000 ms');
+    assert.equal(c.launcher.agents.length, 2, 'restarted on the next turn of the event loop');
     assert.ok(c.logger.has('[master] new agent_worker starting...', 'info'));
     assert.ok(c.logger.has('[master] agent_worker#2:2002 start with clusterPort:17001'));
     assert.equal(c.launcher.pools.length, 1, 'no new app pool');
@@ -305,15 +409,18 @@ describe('agent dies', () => {
 
   it('agent deaths after launch never end the master by themselves, and quick ones back off (local env)', async () => {
     const c = await startFakeCluster();
-    // quick deaths in a row: 1 s, 1 s, then the backoff doubles (2 s)
-    for (const delay of [1000, 1000, 2000]) {
+    // quick deaths in a row: the first at once, then 1 s, then the backoff doubles (2 s)
+    for (const delay of [0, 1000, 2000]) {
       c.launcher.agent!.die(1);
       await flush();
       assert.ok(c.logger.has(`[master] try to start a new agent_worker after ${delay / 1000}s ...`));
-      mock.timers.tick(delay - 1);
-      await flush();
       const before = c.launcher.agents.length;
-      mock.timers.tick(1);
+      if (delay > 0) {
+        mock.timers.tick(delay - 1);
+        await flush();
+        assert.equal(c.launcher.agents.length, before, `not before ${delay} ms`);
+      }
+      mock.timers.tick(delay > 0 ? 1 : 0);
       await flush();
       assert.equal(c.launcher.agents.length, before + 1, `restarted after exactly ${delay} ms`);
     }

@@ -109,14 +109,13 @@ describe('Master startup', () => {
     });
   });
 
-  for (const [env, refork] of [['prod', true], ['local', false], ['unittest', false]] as const) {
-    it(`starts the apps with count = workers and refork = ${refork} in env ${env}`, async () => {
+  for (const env of ['prod', 'local', 'unittest'] as const) {
+    it(`starts the apps with count = workers in env ${env}`, async () => {
       const c = createFakeCluster({ options: { workers: 3, env } });
       await flush();
       await agentStart(c);
       const pool = c.launcher.pool!;
       assert.equal(pool.count, 3);
-      assert.equal(pool.refork, refork);
       assert.equal(c.launcher.apps.length, 3);
     });
   }
