@@ -62,6 +62,38 @@ describe('exception check (production only)', () => {
     assert.deepEqual(c.host.exits, [1]);
   });
 
+  it('an agent whose replacements all die at boot is missing: exit 1 after three checks, restart scheduled or not', async () => {
+    const c = await startFakeCluster({ options: { env: 'prod', workers: 2 } });
+    c.launcher.agent!.die(null, 'SIGKILL'); // the started agent is killed
+    await flush();
+    const dieAtBoot = async (): Promise<void> => {
+      const agent = c.launcher.agent!;
+      if (agent.isAlive) agent.die(1);
+      await flush();
+    };
+    let elapsed = 0;
+    while (c.host.exits.length === 0 && elapsed < 120_000) {
+      await tick(500); // a restart (its backoff) may fork the next one; it dies at boot at once
+      elapsed += 500;
+      await dieAtBoot();
+    }
+    assert.deepEqual(c.host.exits, [1], `after ${elapsed} ms`);
+    assert.ok(elapsed <= 40_000, `ended after ${elapsed} ms (three 10 s checks)`);
+    assert.ok(c.launcher.agents.length > 2, 'it kept trying meanwhile');
+    assert.ok(c.logger.has('nodejs.ClusterWorkerExceptionError: [master] 0 agent and 2 worker(s) alive, exit to avoid unknown state', 'error'));
+  });
+
+  it('restartPolicy.limit 0: a dead agent is not restarted; production ends with the exception check', async () => {
+    const c = await startFakeCluster({ options: { env: 'prod', restartPolicy: { limit: 0 } } });
+    c.launcher.agent!.die(1);
+    await flush();
+    assert.ok(c.logger.has('[master] agent_worker not restarted: options.restartPolicy.limit is 0; the exception check ends the cluster', 'error'));
+    await tick(CHECK * 3);
+    await flush(5);
+    assert.equal(c.launcher.agents.length, 1, 'never restarted');
+    assert.deepEqual(c.host.exits, [1]);
+  });
+
   it('a recovery resets the count', async () => {
     const c = await startFakeCluster({ options: { env: 'prod' } });
     await killAgent(c);

@@ -120,6 +120,8 @@ describe('rolling reload (reload-worker)', () => {
     assert.equal(c.launcher.timeline.filter(e => e === 'forkOne').length, 1);
     assert.ok(c.launcher.apps.every(w => !w.isAlive));
     assert.deepEqual(c.host.exits, [0]);
+    assert.ok(!c.logger.has('reload stopped'), 'a reload cancelled by a close is not a failed start');
+    assert.deepEqual(c.logger.lines('error'), []);
   });
 
   it('production: replaced workers are not reforked', async () => {

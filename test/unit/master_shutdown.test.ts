@@ -141,6 +141,36 @@ describe('shutdown on a signal', () => {
     assert.ok(c.logger.has('[master] exit with code:1', 'error'));
   });
 
+  it('a forced exit SIGKILLs every worker with its descendants (forceKill), not only the workers', async () => {
+    const c = await startFakeCluster({ terminateMode: 'hang' });
+    c.host.signal('SIGTERM');
+    await flush();
+    mock.timers.tick(1500);
+    c.host.signal('SIGTERM');
+    await flush(5);
+    for (const w of [...c.launcher.apps, c.launcher.agent!]) {
+      assert.ok(c.launcher.timeline.includes(`forceKill ${w.label}`), `${w.label} force-killed`);
+    }
+  });
+
+  it('a signal during the cleanup of a failed start is the first signal, not a forced second one', async () => {
+    const c = createFakeCluster({ terminateMode: 'hang' });
+    await flush();
+    await agentStart(c);
+    c.launcher.apps[0]!.die(1); // the start failed: the others are being stopped (they hang)
+    await flush();
+    mock.timers.tick(50);
+    c.host.signal('SIGTERM');
+    await flush(5);
+    assert.ok(!c.logger.has('again while closing'), 'not treated as a second signal');
+    assert.deepEqual(c.host.exits, [], 'the cleanup goes on');
+    for (const w of c.launcher.liveApps()) assert.deepEqual(w.signals, ['SIGTERM'], `${w.label}: no SIGKILL`);
+    for (const w of c.launcher.liveApps()) w.die(0);
+    c.launcher.agent!.die(0);
+    await flush(5);
+    assert.deepEqual(c.host.exits, [1]);
+  });
+
   it('a forced exit is the only exit', async () => {
     const c = await startFakeCluster({ terminateMode: 'hang' });
     c.host.signal('SIGTERM');
