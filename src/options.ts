@@ -121,12 +121,28 @@ export interface Normalized {
   warnings: string[];
 }
 
+/** JSON for a message, at most ~100 characters; undefined when JSON cannot show it (BigInt, cycle). */
+function shortJson(value: unknown): string | undefined {
+  if (typeof value === 'string') return JSON.stringify(value.length > 100 ? `${value.slice(0, 100)}…` : value);
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch {
+    return undefined;
+  }
+  return text !== undefined && text.length > 100 ? `${text.slice(0, 100)}…` : text;
+}
+
 function describe(value: unknown): string {
   if (value === null) return 'null';
-  if (Array.isArray(value)) return `${JSON.stringify(value)} (array)`;
-  if (typeof value === 'string') return `"${value}" (string)`;
+  if (Array.isArray(value)) {
+    const json = shortJson(value);
+    return json === undefined ? `an array of ${value.length} item${value.length === 1 ? '' : 's'} that JSON cannot show` : `${json} (array)`;
+  }
+  if (typeof value === 'bigint') return `${value}n (bigint)`;
+  if (typeof value === 'string') return `${shortJson(value)} (string)`;
   if (typeof value === 'object') return `${Object.prototype.toString.call(value)} (object)`;
-  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return `${value} (${typeof value})`;
+  if (typeof value === 'number' || typeof value === 'boolean') return `${value} (${typeof value})`;
   return typeof value;
 }
 
@@ -168,27 +184,61 @@ function isPemOrPath(value: unknown): boolean {
   return (typeof value === 'string' && value !== '') || Buffer.isBuffer(value);
 }
 
+/**
+ * What a wrong https value is, by type and size only: these values may hold key material
+ * (a PEM string, a Buffer, an array of them), which must never reach an error or a log line.
+ */
+function describeSecret(value: unknown): string {
+  if (value === undefined || value === null || typeof value === 'boolean') return String(value);
+  if (typeof value === 'string') return `a string of ${value.length} characters (not shown: it may be key material)`;
+  if (Buffer.isBuffer(value)) return `a Buffer of ${value.length} bytes`;
+  if (Array.isArray(value)) return `an array of ${value.length} item${value.length === 1 ? '' : 's'} (not shown: it may hold key material)`;
+  if (typeof value === 'object') return `${Object.prototype.toString.call(value)} (object)`;
+  return `a ${typeof value}`;
+}
+
+function invalidHttps(name: string, expected: string, value: unknown, hint: string): InvalidOptionError {
+  return new InvalidOptionError(`options.${name} must be ${expected}, got ${describeSecret(value)}. ${hint}`);
+}
+
+const ONE_PEM = 'a file path, or the PEM content as one string or Buffer';
+
 function normalizeHttps(raw: Record<string, unknown>, warnings: string[]): ClusterHTTPSSecureOptions | false {
   const value = raw.https;
   if (!isPresent(value) || value === false) return false;
   let https: ClusterHTTPSSecureOptions;
+  let where = 'https.';
+  let legacy = '';
   if (value === true) {
     warnings.push('[egg-cluster:deprecated] [master] Please use `https: { key, cert, ca }` instead of `https: true`');
     https = { key: raw.key as string, cert: raw.cert as string };
-  } else if (typeof value === 'object' && !Array.isArray(value)) {
+    // https: true takes the deprecated top-level options.key / options.cert
+    where = '';
+    legacy = '. With https: true they come from options.key and options.cert; better, use https: { key, cert }';
+  } else if (typeof value === 'object' && !Array.isArray(value) && !Buffer.isBuffer(value)) {
     https = { ...(value as ClusterHTTPSSecureOptions) };
   } else {
-    throw invalid('https', 'an object { key, cert, ca? } or false', value);
+    throw invalidHttps('https', 'an object { key, cert, ca? } or false', value,
+      'Give the key and certificate as options.https.key and options.https.cert');
   }
+  // egg-cluster reads one key and one certificate (fs.readFileSync): an array is not a chain
   if (!isPemOrPath(https.key)) {
-    throw invalid('https.key', 'a file path or the PEM key as a string or Buffer', https.key);
+    throw invalidHttps(`${where}key`, `${ONE_PEM} (the private key)`, https.key,
+      `Pass one private key${legacy}`);
   }
   if (!isPemOrPath(https.cert)) {
-    throw invalid('https.cert', 'a file path or the PEM certificate as a string or Buffer', https.cert);
+    throw invalidHttps(`${where}cert`, `${ONE_PEM} (the certificate)`, https.cert,
+      `Pass a single certificate; put intermediate certificates in the same PEM after it, or in options.https.ca${legacy}`);
   }
   if (isPresent(https.ca)) {
     const list = Array.isArray(https.ca) ? https.ca : [https.ca];
-    if (!list.every(isPemOrPath)) throw invalid('https.ca', 'a file path or PEM (string or Buffer), or an array of them', https.ca);
+    list.forEach((item, i) => {
+      if (!isPemOrPath(item)) {
+        const name = Array.isArray(https.ca) ? `https.ca[${i}]` : 'https.ca';
+        throw invalidHttps(name, `${ONE_PEM} (options.https.ca may also be an array of them)`, item,
+          'Remove the entry or give the CA certificate as a path or PEM');
+      }
+    });
   }
   return https;
 }
@@ -320,6 +370,7 @@ export function normalizeOptions(input: ClusterOptions | undefined, ctx: Normali
   if (pidFile) options.pidFile = pidFile;
   if (title !== undefined) options.title = title;
   if (ctx.execArgv.some(a => a.includes('--debug') || a.includes('--inspect'))) options.isDebug = true;
+
   return { options, warnings };
 }
 

@@ -142,6 +142,33 @@ describe('bad options: startCluster rejects, the master exits 1 and starts nothi
   }
 });
 
+describe('https key material given the wrong way (issue 7 §3)', () => {
+  const httpsDir = appDir('https');
+  const key = fs.readFileSync(path.join(httpsDir, 'server.key'), 'utf8');
+  const cert = fs.readFileSync(path.join(httpsDir, 'server.crt'), 'utf8');
+  // every 12-character slice of the base64 bodies: no part of the key or certificate may be printed
+  const secrets = [key, cert].flatMap(pem => {
+    const body = pem.split('\n').filter(l => l && !l.startsWith('-----')).join('');
+    return Array.from({ length: body.length - 11 }, (_, i) => body.slice(i, i + 12));
+  });
+  const cases: Array<{ name: string; https: Record<string, unknown>; expect: RegExp }> = [
+    { name: 'key as an array of PEM strings', https: { key: [key], cert },
+      expect: /InvalidOptionError: options\.https\.key must be a file path, or the PEM content as one string or Buffer \(the private key\), got an array of 1 item \(not shown: it may hold key material\)\. Pass one private key/ },
+    { name: 'cert as an array of PEM strings', https: { key, cert: [cert, cert] },
+      expect: /InvalidOptionError: options\.https\.cert must be .*got an array of 2 items \(not shown: it may hold key material\)\. Pass a single certificate/ },
+  ];
+  for (const c of cases) {
+    test(`${c.name}: exit 1, the option named, no key material printed`, T, async () => {
+      const port = await freePort();
+      const run = runCluster(fakeApp('basic', { workers: 1, port, https: c.https }), { env: { NODE_ENV: 'production' } });
+      await assertFailedStart(run, c.expect);
+      assert.deepEqual(run.workerPids, [], run.context());
+      const leaked = secrets.find(s => run.output.includes(s));
+      assert.equal(leaked, undefined, `key material printed: ${leaked}`);
+    });
+  }
+});
+
 describe('bad environment and broken apps: the master exits 1 after stopping its children', () => {
   test('pidFile in a folder that cannot be written (/proc): the message names the pidFile, no worker is started', T, async () => {
     const pidFile = '/proc/egg-clutch-it.pid';

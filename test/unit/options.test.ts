@@ -1,13 +1,16 @@
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { InvalidOptionError } from '../../src/errors.js';
 import {
   closeTimeouts, isProductionEnv, normalizeOptions, type ClusterOptions, type NormalizeContext,
 } from '../../src/options.js';
+import { checkHttpsFiles } from '../../src/option_files.js';
 import { redactOptions } from '../../src/redact.js';
 import { cgroupCpuLimit } from '../../src/cpus.js';
 import { argvOptions, decodeOptions, encodeOptions } from '../../src/worker/options_codec.js';
+import { createFakeCluster, flush, type FakeCluster } from '../helpers/fake_launcher.js';
 
 const CWD = path.resolve('/srv/app');
 
@@ -106,8 +109,8 @@ describe('normalizeOptions', () => {
     it('an object without cert is rejected, naming https.cert', () => {
       assertInvalid({ https: { key: '/etc/key.pem' } }, 'https.cert', 'undefined');
     });
-    it('https: true without key is rejected, naming https.key', () => {
-      assertInvalid({ https: true, cert: '/c' }, 'https.key', 'undefined');
+    it('https: true without key is rejected, naming options.key (where https: true takes it from)', () => {
+      assertInvalid({ https: true, cert: '/c' }, 'key', 'undefined');
     });
     it('Buffers (PEM in memory) are accepted and kept', () => {
       const key = Buffer.from('-----BEGIN PRIVATE KEY-----');
@@ -117,8 +120,8 @@ describe('normalizeOptions', () => {
       assert.equal(options.https.key, key);
       assert.equal(options.https.cert, cert);
     });
-    it('a bad ca entry is rejected', () => assertInvalid({ https: { key: '/k', cert: '/c', ca: [1] as unknown as string[] } }, 'https.ca', '[1]'));
-    it('a string https is rejected', () => assertInvalid({ https: 'yes' as unknown as boolean }, 'https', '"yes" (string)'));
+    it('a bad ca entry is rejected, naming its index', () => assertInvalid({ https: { key: '/k', cert: '/c', ca: ['/ca', 1] as unknown as string[] } }, 'https.ca[1]', 'got a number'));
+    it('a string https is rejected, by type and size only', () => assertInvalid({ https: 'yes' as unknown as boolean }, 'https', 'got a string of 3 characters'));
     it('false and null mean no https', () => {
       assert.equal(norm({ https: false }).options.https, false);
       assert.equal(norm({ https: null as unknown as boolean }).options.https, false);
@@ -143,6 +146,14 @@ describe('normalizeOptions', () => {
   it('sticky must be a boolean', () => assertInvalid({ sticky: 'yes' as unknown as boolean }, 'sticky', '"yes"'));
   it('ports entries are checked', () => assertInvalid({ ports: [7001, 0] }, 'ports[1]', '0 (number)'));
   it('debugPort is checked', () => assertInvalid({ debugPort: 99999 }, 'debugPort', '99999'));
+  it('a wrong value is described without throwing, however odd (BigInt, cycles, long strings)', () => {
+    const cyclic: unknown[] = [];
+    cyclic.push(cyclic);
+    assertInvalid({ workers: 2n as unknown as number }, 'workers', 'got 2n (bigint)');
+    assertInvalid({ require: [1n] as unknown as string[] }, 'require', 'got an array of 1 item that JSON cannot show');
+    assertInvalid({ workers: cyclic as unknown as number }, 'workers', 'got an array of 1 item that JSON cannot show');
+    assertInvalid({ workers: 'x'.repeat(300) }, 'workers', `got "${'x'.repeat(100)}…" (string)`);
+  });
   it('plugins must be an object', () => assertInvalid({ plugins: [] as unknown as Record<string, unknown> }, 'plugins', '[] (array)'));
 
   describe('startTimeout', () => {
@@ -384,3 +395,94 @@ describe('options on argv and over IPC', () => {
     assert.equal(back.workers, options.workers);
   });
 });
+
+/** ready() settled, with a handler attached at once so that a rejection is never unhandled. */
+async function readyError(c: FakeCluster): Promise<unknown> {
+  const result = c.master.ready().then(() => undefined, (err: unknown) => err);
+  await flush();
+  return result;
+}
+
+/** A real private key and certificate-shaped PEM, and the base64 body lines no message may show. */
+function realPem(): { key: string; cert: string; secrets: string[] } {
+  const { privateKey, publicKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const key = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  const pub = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  const cert = pub.replace(/PUBLIC KEY/g, 'CERTIFICATE');
+  const bodies = [key, cert].map(pem => pem.split('\n').filter(l => l && !l.startsWith('-----')).join(''));
+  // every 12-character slice of the base64 bodies, so that no part of them can hide in a message
+  const secrets = bodies.flatMap(body => Array.from({ length: body.length - 11 }, (_, i) => body.slice(i, i + 12)));
+  return { key, cert, secrets };
+}
+
+function assertNoKeyMaterial(text: string, secrets: string[], what: string): void {
+  const found = secrets.find(s => text.includes(s));
+  assert.equal(found, undefined, `${what} shows key material (${found}): ${text}`);
+}
+
+describe('https key material never reaches an error or a log line (issue 7 §3)', () => {
+  const { key, cert, secrets } = realPem();
+  const cases: Array<[string, ClusterOptions, RegExp]> = [
+    ['key as an array of PEM strings', { https: { key: [key] as unknown as string, cert } },
+      /^options\.https\.key must be a file path, or the PEM content as one string or Buffer \(the private key\), got an array of 1 item \(not shown: it may hold key material\)\. Pass one private key$/],
+    ['cert as an array of PEM strings', { https: { key, cert: [cert, cert] as unknown as string } },
+      /^options\.https\.cert must be .*\(the certificate\), got an array of 2 items \(not shown.*\)\. Pass a single certificate; put intermediate certificates in the same PEM after it, or in options\.https\.ca$/],
+    ['key as an array of Buffers', { https: { key: [Buffer.from(key)] as unknown as string, cert } }, /^options\.https\.key .*got an array of 1 item/],
+    ['key as { pem } (Node\'s tls form)', { https: { key: { pem: key } as unknown as string, cert } }, /^options\.https\.key .*got \[object Object\] \(object\)/],
+    ['https: true with options.key an array', { https: true, key: [key] as unknown as string, cert },
+      /^options\.key must be .*got an array of 1 item.*With https: true they come from options\.key and options\.cert; better, use https: \{ key, cert \}$/],
+    ['https as a PEM string', { https: key as unknown as boolean }, /^options\.https must be an object \{ key, cert, ca\? \} or false, got a string of \d+ characters \(not shown: it may be key material\)/],
+    ['https as a Buffer', { https: Buffer.from(key) as unknown as boolean }, /^options\.https must be .*got a Buffer of \d+ bytes/],
+    ['a bad entry among PEM ca entries', { https: { key, cert, ca: [cert, 7] as unknown as string[] } }, /^options\.https\.ca\[1\] must be .*got a number/],
+  ];
+  for (const [name, options, expected] of cases) {
+    it(`${name}: an InvalidOptionError naming the option, without the key`, () => {
+      assert.throws(() => norm(options), (err: unknown) => {
+        assert.ok(err instanceof InvalidOptionError, String(err));
+        assert.match(err.message, expected);
+        assertNoKeyMaterial(err.message, secrets, 'the message');
+        assertNoKeyMaterial(String(err.stack), secrets, 'the stack');
+        return true;
+      });
+    });
+  }
+
+  it('a one-line base64 key without its PEM header is neither printed as a path nor passed on', () => {
+    const body = key.split('\n').filter(l => l && !l.startsWith('-----')).join('');
+    assert.throws(() => checkHttpsFiles({ key: body, cert: '/etc/ssl/cert.pem' }), (err: unknown) => {
+      assert.ok(err instanceof InvalidOptionError);
+      assert.match(err.message, /^options\.https\.key is neither an existing file nor PEM content \(a string of \d+ characters, not shown: it may be key material\); give a file path, or the PEM content with its -----BEGIN line/);
+      assertNoKeyMaterial(err.message, secrets, 'the message');
+      return true;
+    });
+    // a PEM body broken over lines without its header: the same
+    assert.throws(() => checkHttpsFiles({ key: `${body.slice(0, 64)}\n${body.slice(64)}`, cert: '/c' }), /not shown: it may be key material/);
+  });
+
+  it('a missing file path is still named (paths are not secret)', () => {
+    assert.throws(() => checkHttpsFiles({ key, cert, ca: [cert, '/etc/ssl/nope-ca.pem'] }),
+      /^InvalidOptionError: options\.https\.ca\[1\] file "\/etc\/ssl\/nope-ca\.pem" does not exist/);
+  });
+
+  it('the Master (production, so options are logged in full) neither logs nor rejects with key material', async () => {
+    for (const https of [{ key: [key], cert }, { key, cert: [cert] }, { key, cert, ca: [cert, 1] }]) {
+      const c = createFakeCluster({ options: { https: https as ClusterOptions['https'], apiToken: key }, env: { NODE_ENV: 'production' } });
+      const err = await readyError(c);
+      assert.ok(err instanceof InvalidOptionError, String(err));
+      assertNoKeyMaterial(err.message, secrets, 'the ready() error');
+      assertNoKeyMaterial(c.logger.lines().join('\n'), secrets, 'the log');
+      assert.equal(c.launcher.agents.length, 0);
+    }
+  });
+
+  it('a cluster started with PEM strings logs no key material either', async () => {
+    const c = createFakeCluster({ options: { https: { key, cert, ca: [cert], passphrase: 'pw-xyz' } }, env: { NODE_ENV: 'production' } });
+    await flush();
+    assert.equal(c.launcher.agents.length, 1, c.logger.lines().join('\n'));
+    assert.ok(c.logger.has('[master] start with options'), 'the options were logged');
+    assertNoKeyMaterial(c.logger.lines().join('\n'), secrets, 'the log');
+    assert.ok(!c.logger.lines().some(l => l.includes('pw-xyz')));
+    await c.master.close();
+  });
+});
+
