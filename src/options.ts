@@ -101,6 +101,14 @@ export interface ResolvedOptions {
   restartPolicy?: Partial<RestartPolicy>;
   agentWorkerFile?: string;
   appWorkerFile?: string;
+  /**
+   * From EGG_APP_CLOSE_TIMEOUT / EGG_AGENT_CLOSE_TIMEOUT / EGG_MASTER_CLOSE_TIMEOUT, checked at
+   * start. Not enumerable: a master-side setting, so it is neither logged with the options nor
+   * sent to the workers (nor seen by `new Application()`).
+   */
+  readonly closeTimeouts: CloseTimeouts;
+  /** EGG_AGENT_DEBUG_PORT (default 5800), checked at start; not enumerable, as closeTimeouts. */
+  readonly agentDebugPort: number;
   [key: string]: unknown;
 }
 
@@ -244,6 +252,18 @@ function normalizeHttps(raw: Record<string, unknown>, warnings: string[]): Clust
 }
 
 /**
+ * The env settings as properties that are not enumerable: master-side settings stay out of the
+ * options that are logged, put on argv, sent to the workers and given to `new Application()`.
+ */
+function withSettings<T extends object>(target: T, settings: EnvSettings): T & Pick<ResolvedOptions, 'closeTimeouts' | 'agentDebugPort'> {
+  Object.defineProperties(target, {
+    closeTimeouts: { value: Object.freeze({ ...settings.closeTimeouts }), enumerable: false },
+    agentDebugPort: { value: settings.agentDebugPort, enumerable: false },
+  });
+  return target as T & Pick<ResolvedOptions, 'closeTimeouts' | 'agentDebugPort'>;
+}
+
+/**
  * ClusterOptions -> ResolvedOptions. Pure and synchronous: no file system, no framework
  * loading (framework.ts does that), every environment variable read from `ctx.env`.
  * Like egg-cluster 2.x, a key set to `undefined`/`null` does not override a default.
@@ -344,7 +364,8 @@ export function normalizeOptions(input: ClusterOptions | undefined, ctx: Normali
     ? resolveThreadListeners({ sticky, reusePort, port, ports, workers }, warnings, ctx)
     : { ports, workers };
 
-  const options: ResolvedOptions = {
+  const settings = checkEnv(ctx.env);
+  const options: ResolvedOptions = withSettings({
     ...raw,
     baseDir,
     framework,
@@ -358,7 +379,7 @@ export function normalizeOptions(input: ClusterOptions | undefined, ctx: Normali
     ports: listeners.ports,
     reusePort,
     startTimeout,
-  };
+  }, settings);
   if (secretKeys) options.secretKeys = secretKeys;
   if (restartPolicy) options.restartPolicy = restartPolicy;
   for (const key of ['agentWorkerFile', 'appWorkerFile'] as const) {
@@ -425,21 +446,88 @@ export interface CloseTimeouts {
   agent: number;
 }
 
-function envMs(env: NodeJS.ProcessEnv, name: string): number | undefined {
+/** The close timeout of each phase when no variable sets it (egg-cluster's). */
+export const DEFAULT_CLOSE_TIMEOUT = 5000;
+/** The agent's `--inspect-port` under a debugger when EGG_AGENT_DEBUG_PORT is unset. */
+export const DEFAULT_AGENT_DEBUG_PORT = 5800;
+/** setTimeout's limit: a larger delay fires after 1 ms (TimeoutOverflowWarning). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** egg-logger's levels (it upper-cases the name); any other name silences the logger. */
+const LOG_LEVELS = ['ALL', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'NONE'];
+
+/** A variable's value for a message: quoted, control characters escaped, cut at 80 characters. */
+function showEnvValue(value: string): string {
+  return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
+}
+
+function invalidEnv(name: string, value: string, expected: string, fix: string): InvalidOptionError {
+  return new InvalidOptionError(`environment variable ${name} must be ${expected}, got ${showEnvValue(value)}. ${fix}`);
+}
+
+/** Unset and empty are the same for every variable egg-clutch and its dependencies read. */
+function envValue(env: NodeJS.ProcessEnv, name: string): string | undefined {
   const value = env[name];
-  if (value === undefined || value === '') return undefined;
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < 0) {
-    throw new InvalidOptionError(`${name} must be a number of milliseconds, got "${value}"`);
+  return value === undefined || value === '' ? undefined : value;
+}
+
+function envMs(env: NodeJS.ProcessEnv, name: string, unsetMeans: string): number | undefined {
+  const value = envValue(env, name);
+  if (value === undefined) return undefined;
+  const n = /^\d+$/.test(value.trim()) ? Number(value) : Number.NaN;
+  if (!(n <= MAX_TIMER_MS)) {
+    throw invalidEnv(name, value, `a whole number of milliseconds from 0 to ${MAX_TIMER_MS}`,
+      `Set it to a number such as 5000, or unset it (then ${unsetMeans})`);
   }
   return n;
 }
 
-/** EGG_APP_CLOSE_TIMEOUT / EGG_AGENT_CLOSE_TIMEOUT, each falling back to EGG_MASTER_CLOSE_TIMEOUT, then 5000. */
+/**
+ * EGG_APP_CLOSE_TIMEOUT / EGG_AGENT_CLOSE_TIMEOUT, each falling back to EGG_MASTER_CLOSE_TIMEOUT,
+ * then 5000. Throws an InvalidOptionError for a value that is not a whole number of ms from 0
+ * to 2^31-1. normalizeOptions() calls it at start and keeps the result as
+ * `options.closeTimeouts`: read that after start, it cannot throw.
+ */
 export function closeTimeouts(env: NodeJS.ProcessEnv): CloseTimeouts {
-  const legacy = envMs(env, 'EGG_MASTER_CLOSE_TIMEOUT') ?? 5000;
+  const legacy = envMs(env, 'EGG_MASTER_CLOSE_TIMEOUT', `the default of ${DEFAULT_CLOSE_TIMEOUT} ms applies`) ?? DEFAULT_CLOSE_TIMEOUT;
+  const fallback = `EGG_MASTER_CLOSE_TIMEOUT applies, else ${DEFAULT_CLOSE_TIMEOUT} ms`;
   return {
-    app: envMs(env, 'EGG_APP_CLOSE_TIMEOUT') ?? legacy,
-    agent: envMs(env, 'EGG_AGENT_CLOSE_TIMEOUT') ?? legacy,
+    app: envMs(env, 'EGG_APP_CLOSE_TIMEOUT', fallback) ?? legacy,
+    agent: envMs(env, 'EGG_AGENT_CLOSE_TIMEOUT', fallback) ?? legacy,
   };
+}
+
+/** The environment settings of the master, checked and resolved (see checkEnv). */
+export interface EnvSettings {
+  closeTimeouts: CloseTimeouts;
+  agentDebugPort: number;
+}
+
+/**
+ * Every environment variable that egg-clutch, or egg-logger in its processes, reads to decide
+ * how it runs, checked at once: a wrong value is a start error, never a surprise at close time
+ * (a close that cannot read its timeout) or a silent logger. The workers inherit the master's
+ * environment, so their variables are checked here too. EGG_SERVER_ENV, NODE_ENV and HOST take
+ * any value.
+ */
+export function checkEnv(env: NodeJS.ProcessEnv): EnvSettings {
+  for (const name of [
+    'EGG_MASTER_LOGGER_LEVEL', 'EGG_APP_WORKER_LOGGER_LEVEL', 'EGG_AGENT_WORKER_LOGGER_LEVEL', 'EGG_LOG', 'NODE_CONSOLE_LOGGRE_LEVEL',
+  ]) {
+    const value = envValue(env, name);
+    if (value !== undefined && !LOG_LEVELS.includes(value.toUpperCase())) {
+      throw invalidEnv(name, value, `a log level: one of ${LOG_LEVELS.join(', ')} (any case)`,
+        'egg-logger prints nothing at an unknown level; set one of these, or unset it for the default');
+    }
+  }
+  envMs(env, 'GRACEFUL_TIMEOUT', 'each worker gets 500 ms less than its close timeout');
+  let agentDebugPort = DEFAULT_AGENT_DEBUG_PORT;
+  const debugPort = envValue(env, 'EGG_AGENT_DEBUG_PORT');
+  if (debugPort !== undefined) {
+    agentDebugPort = /^\d+$/.test(debugPort.trim()) ? Number(debugPort) : Number.NaN;
+    if (!(agentDebugPort <= 65535)) {
+      throw invalidEnv('EGG_AGENT_DEBUG_PORT', debugPort, 'a port number from 0 to 65535 (the agent\'s --inspect-port under a debugger)',
+        `Set a free port, or unset it for ${DEFAULT_AGENT_DEBUG_PORT}`);
+    }
+  }
+  return { closeTimeouts: closeTimeouts(env), agentDebugPort };
 }

@@ -142,6 +142,46 @@ describe('bad options: startCluster rejects, the master exits 1 and starts nothi
   }
 });
 
+describe('bad environment variables: the same start error as a bad option (issue 8 item 7)', () => {
+  // Before: the cluster started, then SIGTERM exited 1 without stopping a worker (the close
+  // could not read its timeout), SIGUSR2 crashed the master, and a failed start hung.
+  const MS = 'must be a whole number of milliseconds from 0 to 2147483647';
+  const cases: Array<{ env: Record<string, string>; expect: RegExp }> = [
+    { env: { EGG_APP_CLOSE_TIMEOUT: 'abc' }, expect: new RegExp(`InvalidOptionError: environment variable EGG_APP_CLOSE_TIMEOUT ${MS}, got "abc"\\. Set it to a number such as 5000, or unset it`) },
+    { env: { EGG_AGENT_CLOSE_TIMEOUT: '-5' }, expect: new RegExp(`InvalidOptionError: environment variable EGG_AGENT_CLOSE_TIMEOUT ${MS}, got "-5"`) },
+    { env: { EGG_MASTER_CLOSE_TIMEOUT: '5s' }, expect: new RegExp(`InvalidOptionError: environment variable EGG_MASTER_CLOSE_TIMEOUT ${MS}, got "5s"`) },
+    { env: { GRACEFUL_TIMEOUT: '3000ms' }, expect: new RegExp(`InvalidOptionError: environment variable GRACEFUL_TIMEOUT ${MS}, got "3000ms"`) },
+    // the master's own logger would print nothing at this level: the error still reaches stderr
+    { env: { EGG_MASTER_LOGGER_LEVEL: 'verbose' }, expect: /InvalidOptionError: environment variable EGG_MASTER_LOGGER_LEVEL must be a log level: one of ALL, DEBUG, INFO, WARN, ERROR, NONE/ },
+    { env: { EGG_APP_WORKER_LOGGER_LEVEL: 'warning' }, expect: /InvalidOptionError: environment variable EGG_APP_WORKER_LOGGER_LEVEL must be a log level/ },
+  ];
+  for (const c of cases) {
+    const [[name, value]] = Object.entries(c.env) as [[string, string]];
+    test(`${name}=${value}: exit 1, one clear message, no process started`, T, async () => {
+      const port = await freePort();
+      const run = runCluster(fakeApp('basic', { workers: 1, port }), { env: c.env });
+      await assertFailedStart(run, c.expect);
+      assert.deepEqual(run.workerPids, [], run.context());
+      assert.doesNotMatch(run.stdout, /\[master\] =+ .* start =+/);
+    });
+  }
+
+  test('the smallest and largest valid close timeouts: SIGUSR2 reloads, SIGTERM closes with exit 0', T, async () => {
+    const port = await freePort();
+    const env = { EGG_APP_CLOSE_TIMEOUT: '0', EGG_AGENT_CLOSE_TIMEOUT: '2147483647', GRACEFUL_TIMEOUT: '0' };
+    const run = runCluster(fakeApp('basic', { workers: 1, port }), { env });
+    await run.ready();
+    const mark = run.mark('stdout');
+    run.kill('SIGUSR2');
+    await run.waitForOutput(/\[master\] reload done, 1 workers/, 15_000, { stream: 'stdout', since: mark });
+    assert.equal((await httpGet(`http://127.0.0.1:${port}/`)).status, 200);
+    await stopGracefully(run);
+    assert.match(run.stdout, /\[master\] send kill SIGTERM to app workers, will exit with code:0 after 0ms/);
+    assert.match(run.stdout, /\[master\] send kill SIGTERM to agent worker, will exit with code:0 after 2147483647ms/);
+    assert.doesNotMatch(run.stderr, /InvalidOptionError|TimeoutOverflowWarning/, run.context());
+  });
+});
+
 describe('https key material given the wrong way (issue 7 §3)', () => {
   const httpsDir = appDir('https');
   const key = fs.readFileSync(path.join(httpsDir, 'server.key'), 'utf8');

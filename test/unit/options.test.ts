@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { InvalidOptionError } from '../../src/errors.js';
 import {
-  closeTimeouts, isProductionEnv, normalizeOptions, type ClusterOptions, type NormalizeContext,
+  checkEnv, closeTimeouts, isProductionEnv, normalizeOptions, type ClusterOptions, type NormalizeContext,
 } from '../../src/options.js';
 import { checkHttpsFiles } from '../../src/option_files.js';
 import { redactOptions } from '../../src/redact.js';
@@ -402,6 +402,105 @@ async function readyError(c: FakeCluster): Promise<unknown> {
   await flush();
   return result;
 }
+
+describe('environment variables are checked at start (issue 8 item 7)', () => {
+  const MS = 'a whole number of milliseconds from 0 to 2147483647';
+  const bad: Array<[string, string, RegExp]> = [
+    ['EGG_APP_CLOSE_TIMEOUT', 'abc', new RegExp(`${MS}, got "abc"\\. Set it to a number such as 5000, or unset it \\(then EGG_MASTER_CLOSE_TIMEOUT applies, else 5000 ms\\)`)],
+    ['EGG_AGENT_CLOSE_TIMEOUT', '-5', new RegExp(`${MS}, got "-5"`)],
+    ['EGG_MASTER_CLOSE_TIMEOUT', '5s', new RegExp(`${MS}, got "5s"\\. .*unset it \\(then the default of 5000 ms applies\\)`)],
+    // setTimeout fires at once above 2^31-1: the close would not wait at all
+    ['EGG_APP_CLOSE_TIMEOUT', '2147483648', /got "2147483648"/],
+    ['EGG_AGENT_CLOSE_TIMEOUT', '1e4', /got "1e4"/],
+    ['EGG_APP_CLOSE_TIMEOUT', '0x10', /got "0x10"/],
+    ['EGG_APP_CLOSE_TIMEOUT', '1500.5', /got "1500\.5"/],
+    ['GRACEFUL_TIMEOUT', 'ten', new RegExp(`${MS}, got "ten"`)],
+    ['EGG_MASTER_LOGGER_LEVEL', 'verbose', /must be a log level: one of ALL, DEBUG, INFO, WARN, ERROR, NONE \(any case\), got "verbose"\. egg-logger prints nothing at an unknown level/],
+    ['EGG_APP_WORKER_LOGGER_LEVEL', 'warning', /log level.*got "warning"/],
+    ['EGG_AGENT_WORKER_LOGGER_LEVEL', ' INFO', /log level.*got " INFO"/],
+    ['EGG_LOG', 'loud', /log level.*got "loud"/],
+    ['NODE_CONSOLE_LOGGRE_LEVEL', 'x', /log level.*got "x"/],
+    ['EGG_AGENT_DEBUG_PORT', '70000', /must be a port number from 0 to 65535 \(the agent's --inspect-port under a debugger\), got "70000"\. Set a free port, or unset it for 5800/],
+    ['EGG_AGENT_DEBUG_PORT', 'auto', /got "auto"/],
+  ];
+  for (const [name, value, expected] of bad) {
+    it(`${name}=${JSON.stringify(value)} is an InvalidOptionError naming the variable, the value and the fix`, () => {
+      assert.throws(() => norm({}, { env: { [name]: value } }), (err: unknown) => {
+        assert.ok(err instanceof InvalidOptionError, String(err));
+        assert.equal(err.code, 'ERR_CLUSTER_INVALID_OPTION');
+        assert.ok(err.message.startsWith(`environment variable ${name} must be `), err.message);
+        assert.match(err.message, expected);
+        return true;
+      });
+    });
+  }
+
+  it('a long or multi-line value is shown escaped and cut', () => {
+    assert.throws(() => norm({}, { env: { EGG_LOG: `a\n${'x'.repeat(500)}` } }), (err: unknown) => {
+      assert.ok(err instanceof InvalidOptionError);
+      assert.match(err.message, /got "a\\nxxx+…"/);
+      assert.ok(err.message.length < 400, err.message);
+      return true;
+    });
+  });
+
+  it('valid values, empty ones and any EGG_SERVER_ENV / NODE_ENV / HOST pass', () => {
+    const env = {
+      EGG_APP_CLOSE_TIMEOUT: '0', EGG_AGENT_CLOSE_TIMEOUT: '2147483647', EGG_MASTER_CLOSE_TIMEOUT: '',
+      GRACEFUL_TIMEOUT: ' 3000 ', EGG_MASTER_LOGGER_LEVEL: 'debug', EGG_APP_WORKER_LOGGER_LEVEL: 'NONE',
+      EGG_AGENT_WORKER_LOGGER_LEVEL: 'Warn', EGG_LOG: 'ALL', NODE_CONSOLE_LOGGRE_LEVEL: '', EGG_AGENT_DEBUG_PORT: '0',
+      EGG_SERVER_ENV: 'any thing', NODE_ENV: 'whatever', HOST: '::',
+    };
+    const { options } = norm({}, { env });
+    assert.deepEqual(options.closeTimeouts, { app: 0, agent: 2147483647 });
+    assert.equal(options.agentDebugPort, 0);
+  });
+
+  it('options.closeTimeouts and agentDebugPort hold the resolved values (defaults: 5000, 5800)', () => {
+    assert.deepEqual(norm({}).options.closeTimeouts, { app: 5000, agent: 5000 });
+    assert.equal(norm({}).options.agentDebugPort, 5800);
+    const { options } = norm({}, { env: { EGG_MASTER_CLOSE_TIMEOUT: '900', EGG_AGENT_CLOSE_TIMEOUT: '300', EGG_AGENT_DEBUG_PORT: '9230' } });
+    assert.deepEqual(options.closeTimeouts, { app: 900, agent: 300 });
+    assert.equal(options.agentDebugPort, 9230);
+    assert.deepEqual(checkEnv({ EGG_APP_CLOSE_TIMEOUT: '1' }), { closeTimeouts: { app: 1, agent: 5000 }, agentDebugPort: 5800 });
+  });
+
+  it('the resolved close timeouts are fixed at start: a later change of the environment cannot break a close', () => {
+    const env: NodeJS.ProcessEnv = { EGG_APP_CLOSE_TIMEOUT: '1200' };
+    const { options } = norm({}, { env });
+    env.EGG_APP_CLOSE_TIMEOUT = 'abc';
+    assert.throws(() => closeTimeouts(env), InvalidOptionError);
+    assert.deepEqual(options.closeTimeouts, { app: 1200, agent: 5000 });
+    assert.ok(Object.isFrozen(options.closeTimeouts));
+  });
+
+  it('they are master settings: not enumerable, so not logged, not on argv, not sent to the workers', () => {
+    const { options } = norm({ title: 't' }, { env: { EGG_APP_CLOSE_TIMEOUT: '1200' } });
+    assert.ok(!Object.keys(options).includes('closeTimeouts'));
+    assert.ok(!Object.keys(options).includes('agentDebugPort'));
+    assert.doesNotMatch(JSON.stringify(options), /closeTimeouts|agentDebugPort|1200/);
+    assert.doesNotMatch(argvOptions(options), /closeTimeouts/);
+    assert.equal((decodeOptions(encodeOptions(options)) as Record<string, unknown>).closeTimeouts, undefined);
+    assert.doesNotMatch(JSON.stringify(redactOptions(options)), /closeTimeouts/);
+  });
+
+  it('an option error is reported before an environment error', () => {
+    assert.throws(() => norm({ workers: 'x' }, { env: { EGG_APP_CLOSE_TIMEOUT: 'abc' } }), /options\.workers/);
+  });
+
+  for (const [name, value] of [['EGG_APP_CLOSE_TIMEOUT', 'abc'], ['EGG_AGENT_CLOSE_TIMEOUT', '-5'], ['EGG_MASTER_LOGGER_LEVEL', 'verbose']] as const) {
+    it(`Master with ${name}=${value}: ready() rejects with the InvalidOptionError and nothing is forked`, async () => {
+      const c = createFakeCluster({ env: { [name]: value } });
+      const err = await readyError(c);
+      assert.ok(err instanceof InvalidOptionError, String(err));
+      assert.match(err.message, new RegExp(`^environment variable ${name} must be .*got "${value}"`));
+      await flush();
+      assert.equal(c.launcher.agents.length, 0);
+      assert.equal(c.launcher.pools.length, 0);
+      assert.equal(c.master.closed, true);
+    });
+  }
+});
 
 /** A real private key and certificate-shaped PEM, and the base64 body lines no message may show. */
 function realPem(): { key: string; cert: string; secrets: string[] } {
