@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { InvalidOptionError } from './errors.js';
+import { checkSendable } from './worker/options_codec.js';
 
 export type ClusterStartMode = 'process' | 'worker_threads';
 
@@ -392,6 +393,9 @@ export function normalizeOptions(input: ClusterOptions | undefined, ctx: Normali
   if (title !== undefined) options.title = title;
   if (ctx.execArgv.some(a => a.includes('--debug') || a.includes('--inspect'))) options.isDebug = true;
 
+  // the workers get the options as JSON: what JSON cannot carry is an error now, not a crash later
+  const dropped = checkSendable(options);
+  if (dropped) warnings.push(dropped);
   return { options, warnings };
 }
 

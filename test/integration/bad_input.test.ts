@@ -182,6 +182,41 @@ describe('bad environment variables: the same start error as a bad option (issue
   });
 });
 
+describe('options that JSON cannot carry to the workers (issue 8 item 8)', () => {
+  const SCRIPT = path.join(appDir('o-unsendable'), 'start.js');
+  const cases: Array<{ mode: string; env: Record<string, string>; expect: RegExp }> = [
+    // production: the options banner is JSON.stringify'd; this was a TypeError thrown by new Master()
+    { mode: 'bigint', env: { NODE_ENV: 'production' }, expect: /InvalidOptionError: options\.custom\.limit is a BigInt: options travel to the agent and the app workers as JSON, and JSON has no BigInt\. Pass it as a string or a number/ },
+    { mode: 'bigint', env: {}, expect: /InvalidOptionError: options\.custom\.limit is a BigInt/ },
+    { mode: 'cycle', env: { NODE_ENV: 'production' }, expect: /InvalidOptionError: options\.custom\.self is a circular reference \(it points back to options\.custom\)/ },
+    { mode: 'cycle', env: {}, expect: /InvalidOptionError: options\.custom\.self is a circular reference \(it points back to options\.custom\): options travel to the agent and the app workers as JSON, which cannot hold a cycle/ },
+  ];
+  for (const c of cases) {
+    test(`a ${c.mode === 'bigint' ? 'BigInt' : 'circular object'} (${c.env.NODE_ENV ?? 'no NODE_ENV'}): exit 1, one clear message, no process started`, T, async () => {
+      const port = await freePort();
+      const run = runCluster(fakeApp('basic', { workers: 1, port, oUnsendable: c.mode }), { env: c.env, script: SCRIPT });
+      await assertFailedStart(run, c.expect);
+      assert.deepEqual(run.workerPids, [], run.context());
+      assert.doesNotMatch(run.stderr, /TypeError/, run.context());
+    });
+  }
+
+  test('a function is dropped as in egg-cluster, with a warning that names it; the cluster serves', T, async () => {
+    const port = await freePort();
+    const run = runCluster(fakeApp('options-echo', { workers: 1, port, oUnsendable: 'function' }), { script: SCRIPT });
+    await run.ready();
+    assert.match(run.stdout, /WARN \d+ \[master\] options\.onReady \(function\): options travel to the agent and the app workers as JSON, which drops or changes this value/);
+    const res = await httpGet(`http://127.0.0.1:${port}/options`);
+    assert.equal(res.status, 200, res.body);
+    const appOptions = res.json();
+    assert.equal('onReady' in appOptions, false);
+    assert.deepEqual(appOptions.plain, { kept: true });
+    // the master-side settings resolved from the environment stay in the master
+    assert.equal('closeTimeouts' in appOptions, false);
+    await stopGracefully(run);
+  });
+});
+
 describe('https key material given the wrong way (issue 7 §3)', () => {
   const httpsDir = appDir('https');
   const key = fs.readFileSync(path.join(httpsDir, 'server.key'), 'utf8');

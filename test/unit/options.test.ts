@@ -9,7 +9,7 @@ import {
 import { checkHttpsFiles } from '../../src/option_files.js';
 import { redactOptions } from '../../src/redact.js';
 import { cgroupCpuLimit } from '../../src/cpus.js';
-import { argvOptions, decodeOptions, encodeOptions } from '../../src/worker/options_codec.js';
+import { argvOptions, checkSendable, decodeOptions, encodeOptions } from '../../src/worker/options_codec.js';
 import { createFakeCluster, flush, type FakeCluster } from '../helpers/fake_launcher.js';
 
 const CWD = path.resolve('/srv/app');
@@ -585,3 +585,97 @@ describe('https key material never reaches an error or a log line (issue 7 §3)'
   });
 });
 
+describe('options that cannot travel to the workers (issue 8 item 8)', () => {
+  const rejected: Array<[string, () => ClusterOptions, RegExp]> = [
+    ['a BigInt', () => ({ custom: { limit: 10n } }),
+      /^options\.custom\.limit is a BigInt: options travel to the agent and the app workers as JSON, and JSON has no BigInt\. Pass it as a string or a number$/],
+    ['a BigInt in an array', () => ({ list: [1, 2n] }), /^options\.list\[1\] is a BigInt/],
+    ['a BigInt under an odd key', () => ({ 'my-opts': { 'a b': 3n } }), /^options\["my-opts"\]\["a b"\] is a BigInt/],
+    ['an object that contains itself', () => {
+      const self: Record<string, unknown> = { name: 'x' };
+      self.self = self;
+      return { custom: self };
+    }, /^options\.custom\.self is a circular reference \(it points back to options\.custom\): options travel to the agent and the app workers as JSON, which cannot hold a cycle\. Pass a plain copy of the data the app needs, without the back reference$/],
+    ['a cycle through an array', () => {
+      const a: Record<string, unknown> = {};
+      a.children = [{ parent: a }];
+      return { plugins: { tree: a } };
+    }, /^options\.plugins\.tree\.children\[0\]\.parent is a circular reference \(it points back to options\.plugins\.tree\)/],
+    ['a toJSON that throws', () => ({ conn: { toJSON() { throw new Error('socket closed'); } } }),
+      /^options\.conn cannot be read for the workers: socket closed\. options travel to the agent and the app workers as JSON; pass plain data there$/],
+    ['a getter that throws', () => ({ lazy: Object.defineProperty({}, 'x', { enumerable: true, get() { throw new Error('not yet'); } }) }),
+      /^options\.lazy\.x cannot be read for the workers: not yet/],
+    ['a toJSON that returns a BigInt', () => ({ id: { toJSON: () => 5n } }), /^options\.id is a BigInt/],
+  ];
+  for (const [name, make, expected] of rejected) {
+    it(`${name}: an InvalidOptionError with the key path`, () => {
+      assert.throws(() => norm(make()), (err: unknown) => {
+        assert.ok(err instanceof InvalidOptionError, String(err));
+        assert.match(err.message, expected);
+        return true;
+      });
+    });
+  }
+
+  it('the value itself is never printed (it may be a secret)', () => {
+    assert.throws(() => norm({ token: 123456789012345678901234567890n }), (err: unknown) => {
+      assert.ok(err instanceof InvalidOptionError);
+      assert.doesNotMatch(err.message, /1234567890/);
+      return true;
+    });
+  });
+
+  it('shared objects that are not cycles, Buffers, Dates and toJSON values pass, and survive the codec', () => {
+    const shared = { a: 1 };
+    const input = { one: shared, two: [shared, shared], at: new Date(0), raw: Buffer.from('x'), j: { toJSON: () => ({ ok: true }) } };
+    const { options, warnings } = norm(input);
+    assert.deepEqual(warnings, []);
+    const back = decodeOptions(JSON.parse(JSON.stringify(encodeOptions(options)))) as Record<string, unknown>;
+    assert.deepEqual(back.two, [{ a: 1 }, { a: 1 }]);
+    assert.equal(back.at, '1970-01-01T00:00:00.000Z');
+    assert.deepEqual(back.j, { ok: true });
+  });
+
+  it('what JSON drops (functions, symbols, Map contents, NaN, undefined in arrays) is dropped as in egg-cluster, with one warning naming the paths', () => {
+    const { options, warnings } = norm({ onReady() {}, tag: Symbol('t'), m: new Map([[1, 2]]), list: [undefined, Number.NaN], gone: undefined });
+    assert.equal(warnings.length, 1);
+    assert.equal(warnings[0], '[master] options.onReady (function), options.tag (symbol), options.m (a Map, arrives as {}), '
+      + 'options.list[0] (undefined, becomes null), options.list[1] (NaN, becomes null): options travel to the agent and the app workers as JSON, '
+      + 'which drops or changes these values, so the agent and the app workers do not get them as given (egg-cluster drops them the same way). '
+      + 'Pass plain data, or set it up in the app');
+    const back = decodeOptions(encodeOptions(options)) as Record<string, unknown>;
+    assert.equal('onReady' in back, false);
+    assert.deepEqual(back.m, {});
+    assert.deepEqual(back.list, [null, null]);
+  });
+
+  it('the warning lists at most 10 paths', () => {
+    const many = Object.fromEntries(Array.from({ length: 13 }, (_, i) => [`f${i}`, () => i]));
+    const warning = checkSendable(many);
+    assert.match(warning ?? '', /options\.f9 \(function\) and 3 more: /);
+    assert.doesNotMatch(warning ?? '', /options\.f10/);
+  });
+
+  it('a deep but acyclic object passes', () => {
+    let deep: Record<string, unknown> = { leaf: true };
+    for (let i = 0; i < 500; i++) deep = { next: deep };
+    assert.equal(checkSendable({ deep }), undefined);
+  });
+
+  for (const env of [{ EGG_SERVER_ENV: 'prod' }, {}]) {
+    it(`new Master() does not throw on a BigInt or a cycle (env ${JSON.stringify(env)}): ready() rejects, nothing is forked`, async () => {
+      const cyclic: Record<string, unknown> = {};
+      cyclic.me = cyclic;
+      for (const extra of [{ big: 1n }, { cyclic }]) {
+        let c: FakeCluster | undefined;
+        assert.doesNotThrow(() => {
+          c = createFakeCluster({ options: extra, env });
+        });
+        const err = await readyError(c!);
+        assert.ok(err instanceof InvalidOptionError, String(err));
+        assert.match(err.message, /^options\.(big is a BigInt|cyclic\.me is a circular reference)/);
+        assert.equal(c!.launcher.agents.length, 0);
+      }
+    });
+  }
+});
