@@ -6,6 +6,14 @@ const isPem = (value: unknown): boolean =>
   Buffer.isBuffer(value) || (typeof value === 'string' && value.includes('-----BEGIN'));
 
 /**
+ * Whether a string that is not PEM still looks like key material rather than a path (several
+ * lines, PEM dashes, a long base64 run, or longer than any path): it is then not printed.
+ */
+function mayBeKeyMaterial(value: string): boolean {
+  return /[\r\n]|-----/.test(value) || value.length > 1024 || /^[A-Za-z0-9+/=]{40,}$/.test(value);
+}
+
+/**
  * https key / cert / ca given as file paths must exist now, in the master, so that a typo
  * is one clear error at start instead of every app worker failing on its own.
  */
@@ -14,14 +22,19 @@ export function checkHttpsFiles(https: ClusterHTTPSSecureOptions | false): void 
   for (const name of ['key', 'cert', 'ca'] as const) {
     const value = https[name];
     const list = Array.isArray(value) ? value : [value];
-    for (const item of list) {
-      if (item === undefined || isPem(item)) continue;
-      if (typeof item === 'string' && !fs.existsSync(item)) {
+    list.forEach((item, i) => {
+      if (item === undefined || isPem(item) || typeof item !== 'string' || fs.existsSync(item)) return;
+      const option = Array.isArray(value) ? `options.https.${name}[${i}]` : `options.https.${name}`;
+      if (mayBeKeyMaterial(item)) {
         throw new InvalidOptionError(
-          `options.https.${name} file "${item}" does not exist: give an existing file path, or the PEM content as a string or Buffer`,
+          `${option} is neither an existing file nor PEM content (a string of ${item.length} characters, not shown: it may be key material); `
+          + 'give a file path, or the PEM content with its -----BEGIN line, as a string or Buffer',
         );
       }
-    }
+      throw new InvalidOptionError(
+        `${option} file "${item}" does not exist: give an existing file path, or the PEM content as a string or Buffer`,
+      );
+    });
   }
 }
 

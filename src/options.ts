@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { InvalidOptionError } from './errors.js';
+import { checkSendable } from './worker/options_codec.js';
 
 export type ClusterStartMode = 'process' | 'worker_threads';
 
@@ -104,6 +105,14 @@ export interface ResolvedOptions {
   restartPolicy?: Partial<RestartPolicy>;
   agentWorkerFile?: string;
   appWorkerFile?: string;
+  /**
+   * From EGG_APP_CLOSE_TIMEOUT / EGG_AGENT_CLOSE_TIMEOUT / EGG_MASTER_CLOSE_TIMEOUT, checked at
+   * start. Not enumerable: a master-side setting, so it is neither logged with the options nor
+   * sent to the workers (nor seen by `new Application()`).
+   */
+  readonly closeTimeouts: CloseTimeouts;
+  /** EGG_AGENT_DEBUG_PORT (default 5800), checked at start; not enumerable, as closeTimeouts. */
+  readonly agentDebugPort: number;
   [key: string]: unknown;
 }
 
@@ -124,12 +133,28 @@ export interface Normalized {
   warnings: string[];
 }
 
+/** JSON for a message, at most ~100 characters; undefined when JSON cannot show it (BigInt, cycle). */
+function shortJson(value: unknown): string | undefined {
+  if (typeof value === 'string') return JSON.stringify(value.length > 100 ? `${value.slice(0, 100)}…` : value);
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch {
+    return undefined;
+  }
+  return text !== undefined && text.length > 100 ? `${text.slice(0, 100)}…` : text;
+}
+
 function describe(value: unknown): string {
   if (value === null) return 'null';
-  if (Array.isArray(value)) return `${JSON.stringify(value)} (array)`;
-  if (typeof value === 'string') return `"${value}" (string)`;
+  if (Array.isArray(value)) {
+    const json = shortJson(value);
+    return json === undefined ? `an array of ${value.length} item${value.length === 1 ? '' : 's'} that JSON cannot show` : `${json} (array)`;
+  }
+  if (typeof value === 'bigint') return `${value}n (bigint)`;
+  if (typeof value === 'string') return `${shortJson(value)} (string)`;
   if (typeof value === 'object') return `${Object.prototype.toString.call(value)} (object)`;
-  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return `${value} (${typeof value})`;
+  if (typeof value === 'number' || typeof value === 'boolean') return `${value} (${typeof value})`;
   return typeof value;
 }
 
@@ -171,29 +196,75 @@ function isPemOrPath(value: unknown): boolean {
   return (typeof value === 'string' && value !== '') || Buffer.isBuffer(value);
 }
 
+/**
+ * What a wrong https value is, by type and size only: these values may hold key material
+ * (a PEM string, a Buffer, an array of them), which must never reach an error or a log line.
+ */
+function describeSecret(value: unknown): string {
+  if (value === undefined || value === null || typeof value === 'boolean') return String(value);
+  if (typeof value === 'string') return `a string of ${value.length} characters (not shown: it may be key material)`;
+  if (Buffer.isBuffer(value)) return `a Buffer of ${value.length} bytes`;
+  if (Array.isArray(value)) return `an array of ${value.length} item${value.length === 1 ? '' : 's'} (not shown: it may hold key material)`;
+  if (typeof value === 'object') return `${Object.prototype.toString.call(value)} (object)`;
+  return `a ${typeof value}`;
+}
+
+function invalidHttps(name: string, expected: string, value: unknown, hint: string): InvalidOptionError {
+  return new InvalidOptionError(`options.${name} must be ${expected}, got ${describeSecret(value)}. ${hint}`);
+}
+
+const ONE_PEM = 'a file path, or the PEM content as one string or Buffer';
+
 function normalizeHttps(raw: Record<string, unknown>, warnings: string[]): ClusterHTTPSSecureOptions | false {
   const value = raw.https;
   if (!isPresent(value) || value === false) return false;
   let https: ClusterHTTPSSecureOptions;
+  let where = 'https.';
+  let legacy = '';
   if (value === true) {
     warnings.push('[egg-cluster:deprecated] [master] Please use `https: { key, cert, ca }` instead of `https: true`');
     https = { key: raw.key as string, cert: raw.cert as string };
-  } else if (typeof value === 'object' && !Array.isArray(value)) {
+    // https: true takes the deprecated top-level options.key / options.cert
+    where = '';
+    legacy = '. With https: true they come from options.key and options.cert; better, use https: { key, cert }';
+  } else if (typeof value === 'object' && !Array.isArray(value) && !Buffer.isBuffer(value)) {
     https = { ...(value as ClusterHTTPSSecureOptions) };
   } else {
-    throw invalid('https', 'an object { key, cert, ca? } or false', value);
+    throw invalidHttps('https', 'an object { key, cert, ca? } or false', value,
+      'Give the key and certificate as options.https.key and options.https.cert');
   }
+  // egg-cluster reads one key and one certificate (fs.readFileSync): an array is not a chain
   if (!isPemOrPath(https.key)) {
-    throw invalid('https.key', 'a file path or the PEM key as a string or Buffer', https.key);
+    throw invalidHttps(`${where}key`, `${ONE_PEM} (the private key)`, https.key,
+      `Pass one private key${legacy}`);
   }
   if (!isPemOrPath(https.cert)) {
-    throw invalid('https.cert', 'a file path or the PEM certificate as a string or Buffer', https.cert);
+    throw invalidHttps(`${where}cert`, `${ONE_PEM} (the certificate)`, https.cert,
+      `Pass a single certificate; put intermediate certificates in the same PEM after it, or in options.https.ca${legacy}`);
   }
   if (isPresent(https.ca)) {
     const list = Array.isArray(https.ca) ? https.ca : [https.ca];
-    if (!list.every(isPemOrPath)) throw invalid('https.ca', 'a file path or PEM (string or Buffer), or an array of them', https.ca);
+    list.forEach((item, i) => {
+      if (!isPemOrPath(item)) {
+        const name = Array.isArray(https.ca) ? `https.ca[${i}]` : 'https.ca';
+        throw invalidHttps(name, `${ONE_PEM} (options.https.ca may also be an array of them)`, item,
+          'Remove the entry or give the CA certificate as a path or PEM');
+      }
+    });
   }
   return https;
+}
+
+/**
+ * The env settings as properties that are not enumerable: master-side settings stay out of the
+ * options that are logged, put on argv, sent to the workers and given to `new Application()`.
+ */
+function withSettings<T extends object>(target: T, settings: EnvSettings): T & Pick<ResolvedOptions, 'closeTimeouts' | 'agentDebugPort'> {
+  Object.defineProperties(target, {
+    closeTimeouts: { value: Object.freeze({ ...settings.closeTimeouts }), enumerable: false },
+    agentDebugPort: { value: settings.agentDebugPort, enumerable: false },
+  });
+  return target as T & Pick<ResolvedOptions, 'closeTimeouts' | 'agentDebugPort'>;
 }
 
 /**
@@ -297,7 +368,8 @@ export function normalizeOptions(input: ClusterOptions | undefined, ctx: Normali
     ? resolveThreadListeners({ sticky, reusePort, port, ports, workers }, warnings, ctx)
     : { ports, workers };
 
-  const options: ResolvedOptions = {
+  const settings = checkEnv(ctx.env);
+  const options: ResolvedOptions = withSettings({
     ...raw,
     baseDir,
     framework,
@@ -311,7 +383,7 @@ export function normalizeOptions(input: ClusterOptions | undefined, ctx: Normali
     ports: listeners.ports,
     reusePort,
     startTimeout,
-  };
+  }, settings);
   if (secretKeys) options.secretKeys = secretKeys;
   if (restartPolicy) options.restartPolicy = restartPolicy;
   for (const key of ['agentWorkerFile', 'appWorkerFile'] as const) {
@@ -323,6 +395,10 @@ export function normalizeOptions(input: ClusterOptions | undefined, ctx: Normali
   if (pidFile) options.pidFile = pidFile;
   if (title !== undefined) options.title = title;
   if (ctx.execArgv.some(a => a.includes('--debug') || a.includes('--inspect'))) options.isDebug = true;
+
+  // the workers get the options as JSON: what JSON cannot carry is an error now, not a crash later
+  const dropped = checkSendable(options);
+  if (dropped) warnings.push(dropped);
   return { options, warnings };
 }
 
@@ -377,21 +453,88 @@ export interface CloseTimeouts {
   agent: number;
 }
 
-function envMs(env: NodeJS.ProcessEnv, name: string): number | undefined {
+/** The close timeout of each phase when no variable sets it (egg-cluster's). */
+export const DEFAULT_CLOSE_TIMEOUT = 5000;
+/** The agent's `--inspect-port` under a debugger when EGG_AGENT_DEBUG_PORT is unset. */
+export const DEFAULT_AGENT_DEBUG_PORT = 5800;
+/** setTimeout's limit: a larger delay fires after 1 ms (TimeoutOverflowWarning). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** egg-logger's levels (it upper-cases the name); any other name silences the logger. */
+const LOG_LEVELS = ['ALL', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'NONE'];
+
+/** A variable's value for a message: quoted, control characters escaped, cut at 80 characters. */
+function showEnvValue(value: string): string {
+  return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
+}
+
+function invalidEnv(name: string, value: string, expected: string, fix: string): InvalidOptionError {
+  return new InvalidOptionError(`environment variable ${name} must be ${expected}, got ${showEnvValue(value)}. ${fix}`);
+}
+
+/** Unset and empty are the same for every variable egg-clutch and its dependencies read. */
+function envValue(env: NodeJS.ProcessEnv, name: string): string | undefined {
   const value = env[name];
-  if (value === undefined || value === '') return undefined;
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < 0) {
-    throw new InvalidOptionError(`${name} must be a number of milliseconds, got "${value}"`);
+  return value === undefined || value === '' ? undefined : value;
+}
+
+function envMs(env: NodeJS.ProcessEnv, name: string, unsetMeans: string): number | undefined {
+  const value = envValue(env, name);
+  if (value === undefined) return undefined;
+  const n = /^\d+$/.test(value.trim()) ? Number(value) : Number.NaN;
+  if (!(n <= MAX_TIMER_MS)) {
+    throw invalidEnv(name, value, `a whole number of milliseconds from 0 to ${MAX_TIMER_MS}`,
+      `Set it to a number such as 5000, or unset it (then ${unsetMeans})`);
   }
   return n;
 }
 
-/** EGG_APP_CLOSE_TIMEOUT / EGG_AGENT_CLOSE_TIMEOUT, each falling back to EGG_MASTER_CLOSE_TIMEOUT, then 5000. */
+/**
+ * EGG_APP_CLOSE_TIMEOUT / EGG_AGENT_CLOSE_TIMEOUT, each falling back to EGG_MASTER_CLOSE_TIMEOUT,
+ * then 5000. Throws an InvalidOptionError for a value that is not a whole number of ms from 0
+ * to 2^31-1. normalizeOptions() calls it at start and keeps the result as
+ * `options.closeTimeouts`: read that after start, it cannot throw.
+ */
 export function closeTimeouts(env: NodeJS.ProcessEnv): CloseTimeouts {
-  const legacy = envMs(env, 'EGG_MASTER_CLOSE_TIMEOUT') ?? 5000;
+  const legacy = envMs(env, 'EGG_MASTER_CLOSE_TIMEOUT', `the default of ${DEFAULT_CLOSE_TIMEOUT} ms applies`) ?? DEFAULT_CLOSE_TIMEOUT;
+  const fallback = `EGG_MASTER_CLOSE_TIMEOUT applies, else ${DEFAULT_CLOSE_TIMEOUT} ms`;
   return {
-    app: envMs(env, 'EGG_APP_CLOSE_TIMEOUT') ?? legacy,
-    agent: envMs(env, 'EGG_AGENT_CLOSE_TIMEOUT') ?? legacy,
+    app: envMs(env, 'EGG_APP_CLOSE_TIMEOUT', fallback) ?? legacy,
+    agent: envMs(env, 'EGG_AGENT_CLOSE_TIMEOUT', fallback) ?? legacy,
   };
+}
+
+/** The environment settings of the master, checked and resolved (see checkEnv). */
+export interface EnvSettings {
+  closeTimeouts: CloseTimeouts;
+  agentDebugPort: number;
+}
+
+/**
+ * Every environment variable that egg-clutch, or egg-logger in its processes, reads to decide
+ * how it runs, checked at once: a wrong value is a start error, never a surprise at close time
+ * (a close that cannot read its timeout) or a silent logger. The workers inherit the master's
+ * environment, so their variables are checked here too. EGG_SERVER_ENV, NODE_ENV and HOST take
+ * any value.
+ */
+export function checkEnv(env: NodeJS.ProcessEnv): EnvSettings {
+  for (const name of [
+    'EGG_MASTER_LOGGER_LEVEL', 'EGG_APP_WORKER_LOGGER_LEVEL', 'EGG_AGENT_WORKER_LOGGER_LEVEL', 'EGG_LOG', 'NODE_CONSOLE_LOGGRE_LEVEL',
+  ]) {
+    const value = envValue(env, name);
+    if (value !== undefined && !LOG_LEVELS.includes(value.toUpperCase())) {
+      throw invalidEnv(name, value, `a log level: one of ${LOG_LEVELS.join(', ')} (any case)`,
+        'egg-logger prints nothing at an unknown level; set one of these, or unset it for the default');
+    }
+  }
+  envMs(env, 'GRACEFUL_TIMEOUT', 'each worker gets 500 ms less than its close timeout');
+  let agentDebugPort = DEFAULT_AGENT_DEBUG_PORT;
+  const debugPort = envValue(env, 'EGG_AGENT_DEBUG_PORT');
+  if (debugPort !== undefined) {
+    agentDebugPort = /^\d+$/.test(debugPort.trim()) ? Number(debugPort) : Number.NaN;
+    if (!(agentDebugPort <= 65535)) {
+      throw invalidEnv('EGG_AGENT_DEBUG_PORT', debugPort, 'a port number from 0 to 65535 (the agent\'s --inspect-port under a debugger)',
+        `Set a free port, or unset it for ${DEFAULT_AGENT_DEBUG_PORT}`);
+    }
+  }
+  return { closeTimeouts: closeTimeouts(env), agentDebugPort };
 }

@@ -142,6 +142,108 @@ describe('bad options: startCluster rejects, the master exits 1 and starts nothi
   }
 });
 
+describe('bad environment variables: the same start error as a bad option (issue 8 item 7)', () => {
+  // Before: the cluster started, then SIGTERM exited 1 without stopping a worker (the close
+  // could not read its timeout), SIGUSR2 crashed the master, and a failed start hung.
+  const MS = 'must be a whole number of milliseconds from 0 to 2147483647';
+  const cases: Array<{ env: Record<string, string>; expect: RegExp }> = [
+    { env: { EGG_APP_CLOSE_TIMEOUT: 'abc' }, expect: new RegExp(`InvalidOptionError: environment variable EGG_APP_CLOSE_TIMEOUT ${MS}, got "abc"\\. Set it to a number such as 5000, or unset it`) },
+    { env: { EGG_AGENT_CLOSE_TIMEOUT: '-5' }, expect: new RegExp(`InvalidOptionError: environment variable EGG_AGENT_CLOSE_TIMEOUT ${MS}, got "-5"`) },
+    { env: { EGG_MASTER_CLOSE_TIMEOUT: '5s' }, expect: new RegExp(`InvalidOptionError: environment variable EGG_MASTER_CLOSE_TIMEOUT ${MS}, got "5s"`) },
+    { env: { GRACEFUL_TIMEOUT: '3000ms' }, expect: new RegExp(`InvalidOptionError: environment variable GRACEFUL_TIMEOUT ${MS}, got "3000ms"`) },
+    // the master's own logger would print nothing at this level: the error still reaches stderr
+    { env: { EGG_MASTER_LOGGER_LEVEL: 'verbose' }, expect: /InvalidOptionError: environment variable EGG_MASTER_LOGGER_LEVEL must be a log level: one of ALL, DEBUG, INFO, WARN, ERROR, NONE/ },
+    { env: { EGG_APP_WORKER_LOGGER_LEVEL: 'warning' }, expect: /InvalidOptionError: environment variable EGG_APP_WORKER_LOGGER_LEVEL must be a log level/ },
+  ];
+  for (const c of cases) {
+    const [[name, value]] = Object.entries(c.env) as [[string, string]];
+    test(`${name}=${value}: exit 1, one clear message, no process started`, T, async () => {
+      const port = await freePort();
+      const run = runCluster(fakeApp('basic', { workers: 1, port }), { env: c.env });
+      await assertFailedStart(run, c.expect);
+      assert.deepEqual(run.workerPids, [], run.context());
+      assert.doesNotMatch(run.stdout, /\[master\] =+ .* start =+/);
+    });
+  }
+
+  test('the smallest and largest valid close timeouts: SIGUSR2 reloads, SIGTERM closes with exit 0', T, async () => {
+    const port = await freePort();
+    const env = { EGG_APP_CLOSE_TIMEOUT: '0', EGG_AGENT_CLOSE_TIMEOUT: '2147483647', GRACEFUL_TIMEOUT: '0' };
+    const run = runCluster(fakeApp('basic', { workers: 1, port }), { env });
+    await run.ready();
+    const mark = run.mark('stdout');
+    run.kill('SIGUSR2');
+    await run.waitForOutput(/\[master\] reload done, 1 workers/, 15_000, { stream: 'stdout', since: mark });
+    assert.equal((await httpGet(`http://127.0.0.1:${port}/`)).status, 200);
+    await stopGracefully(run);
+    assert.match(run.stdout, /\[master\] send kill SIGTERM to app workers, will exit with code:0 after 0ms/);
+    assert.match(run.stdout, /\[master\] send kill SIGTERM to agent worker, will exit with code:0 after 2147483647ms/);
+    assert.doesNotMatch(run.stderr, /InvalidOptionError|TimeoutOverflowWarning/, run.context());
+  });
+});
+
+describe('options that JSON cannot carry to the workers (issue 8 item 8)', () => {
+  const SCRIPT = path.join(appDir('o-unsendable'), 'start.js');
+  const cases: Array<{ mode: string; env: Record<string, string>; expect: RegExp }> = [
+    // production: the options banner is JSON.stringify'd; this was a TypeError thrown by new Master()
+    { mode: 'bigint', env: { NODE_ENV: 'production' }, expect: /InvalidOptionError: options\.custom\.limit is a BigInt: options travel to the agent and the app workers as JSON, and JSON has no BigInt\. Pass it as a string or a number/ },
+    { mode: 'bigint', env: {}, expect: /InvalidOptionError: options\.custom\.limit is a BigInt/ },
+    { mode: 'cycle', env: { NODE_ENV: 'production' }, expect: /InvalidOptionError: options\.custom\.self is a circular reference \(it points back to options\.custom\)/ },
+    { mode: 'cycle', env: {}, expect: /InvalidOptionError: options\.custom\.self is a circular reference \(it points back to options\.custom\): options travel to the agent and the app workers as JSON, which cannot hold a cycle/ },
+  ];
+  for (const c of cases) {
+    test(`a ${c.mode === 'bigint' ? 'BigInt' : 'circular object'} (${c.env.NODE_ENV ?? 'no NODE_ENV'}): exit 1, one clear message, no process started`, T, async () => {
+      const port = await freePort();
+      const run = runCluster(fakeApp('basic', { workers: 1, port, oUnsendable: c.mode }), { env: c.env, script: SCRIPT });
+      await assertFailedStart(run, c.expect);
+      assert.deepEqual(run.workerPids, [], run.context());
+      assert.doesNotMatch(run.stderr, /TypeError/, run.context());
+    });
+  }
+
+  test('a function is dropped as in egg-cluster, with a warning that names it; the cluster serves', T, async () => {
+    const port = await freePort();
+    const run = runCluster(fakeApp('options-echo', { workers: 1, port, oUnsendable: 'function' }), { script: SCRIPT });
+    await run.ready();
+    assert.match(run.stdout, /WARN \d+ \[master\] options\.onReady \(function\): options travel to the agent and the app workers as JSON, which drops or changes this value/);
+    const res = await httpGet(`http://127.0.0.1:${port}/options`);
+    assert.equal(res.status, 200, res.body);
+    const appOptions = res.json();
+    assert.equal('onReady' in appOptions, false);
+    assert.deepEqual(appOptions.plain, { kept: true });
+    // the master-side settings resolved from the environment stay in the master
+    assert.equal('closeTimeouts' in appOptions, false);
+    await stopGracefully(run);
+  });
+});
+
+describe('https key material given the wrong way (issue 7 §3)', () => {
+  const httpsDir = appDir('https');
+  const key = fs.readFileSync(path.join(httpsDir, 'server.key'), 'utf8');
+  const cert = fs.readFileSync(path.join(httpsDir, 'server.crt'), 'utf8');
+  // every 12-character slice of the base64 bodies: no part of the key or certificate may be printed
+  const secrets = [key, cert].flatMap(pem => {
+    const body = pem.split('\n').filter(l => l && !l.startsWith('-----')).join('');
+    return Array.from({ length: body.length - 11 }, (_, i) => body.slice(i, i + 12));
+  });
+  const cases: Array<{ name: string; https: Record<string, unknown>; expect: RegExp }> = [
+    { name: 'key as an array of PEM strings', https: { key: [key], cert },
+      expect: /InvalidOptionError: options\.https\.key must be a file path, or the PEM content as one string or Buffer \(the private key\), got an array of 1 item \(not shown: it may hold key material\)\. Pass one private key/ },
+    { name: 'cert as an array of PEM strings', https: { key, cert: [cert, cert] },
+      expect: /InvalidOptionError: options\.https\.cert must be .*got an array of 2 items \(not shown: it may hold key material\)\. Pass a single certificate/ },
+  ];
+  for (const c of cases) {
+    test(`${c.name}: exit 1, the option named, no key material printed`, T, async () => {
+      const port = await freePort();
+      const run = runCluster(fakeApp('basic', { workers: 1, port, https: c.https }), { env: { NODE_ENV: 'production' } });
+      await assertFailedStart(run, c.expect);
+      assert.deepEqual(run.workerPids, [], run.context());
+      const leaked = secrets.find(s => run.output.includes(s));
+      assert.equal(leaked, undefined, `key material printed: ${leaked}`);
+    });
+  }
+});
+
 describe('bad environment and broken apps: the master exits 1 after stopping its children', () => {
   test('pidFile in a folder that cannot be written (/proc): the message names the pidFile, no worker is started', T, async () => {
     const pidFile = '/proc/egg-clutch-it.pid';
