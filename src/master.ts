@@ -16,7 +16,7 @@ import { createLauncher } from './launcher/index.js';
 import { createConsoleLogger, type Logger } from './logger.js';
 import { Messenger } from './messenger.js';
 import {
-  closeTimeouts, isProductionEnv, normalizeOptions, type ClusterOptions, type ResolvedOptions,
+  DEFAULT_CLOSE_TIMEOUT, isProductionEnv, normalizeOptions, type ClusterOptions, type CloseTimeouts, type ResolvedOptions,
 } from './options.js';
 import { normalizeMessage, type Envelope, type ListeningAddress } from './protocol.js';
 import { redactOptions } from './redact.js';
@@ -154,7 +154,7 @@ export class Master extends EventEmitter<MasterEvents> {
       log: (message, ...args) => this.log(message, ...args),
       starts: this,
       isClosed: () => this.closed,
-      closeTimeoutMs: () => closeTimeouts(host.env).app,
+      closeTimeoutMs: () => this.#closeTimeouts().app,
     });
     this.#health = new HealthCheck(() => this.#healthCount(), count => this.#onException(count));
     if (invalid) {
@@ -686,8 +686,13 @@ export class Master extends EventEmitter<MasterEvents> {
       pool: this.#pool,
       logger: this.logger,
       log: (message, ...args) => this.log(message, ...args),
-      timeouts: closeTimeouts(this.#host.env),
+      timeouts: this.#closeTimeouts(),
     });
+  }
+
+  /** The close timeouts checked at start (EGG_*_CLOSE_TIMEOUT); the defaults when the options were invalid. */
+  #closeTimeouts(): CloseTimeouts {
+    return this.options.closeTimeouts ?? { app: DEFAULT_CLOSE_TIMEOUT, agent: DEFAULT_CLOSE_TIMEOUT };
   }
 
   /** Startup cannot complete: stop what runs, then exit 1 (egg-cluster's contract). */
@@ -703,7 +708,7 @@ export class Master extends EventEmitter<MasterEvents> {
     this.#stopForking();
     this.#sticky?.close();
     this.#closing = (async () => {
-      const timeouts = closeTimeouts(this.#host.env);
+      const timeouts = this.#closeTimeouts();
       await Promise.allSettled([
         ...this.registry.appHandles().map(h => h.terminate(timeouts.app)),
         this.registry.agent?.terminate(timeouts.agent),

@@ -281,7 +281,7 @@ export class ProcessLauncher implements Launcher {
     const execArgv = workerExecArgv();
     let debugPort: number | undefined;
     if (spec.options.isDebug) {
-      debugPort = Number(process.env.EGG_AGENT_DEBUG_PORT || 5800);
+      debugPort = spec.options.agentDebugPort ?? 5800;
       execArgv.push(`--inspect-port=${debugPort}`);
     }
     const child = fork(this.files.agent, [argvOptions(spec.options)], { execArgv });

@@ -8,7 +8,7 @@
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { LISTENING_ACTION, OPTIONS_ACTION, isOptionsRequest, type ListeningAddress } from '../protocol.js';
-import { closeTimeouts, type ResolvedOptions } from '../options.js';
+import { DEFAULT_CLOSE_TIMEOUT, type ResolvedOptions } from '../options.js';
 import type { Logger } from '../logger.js';
 import { argvOptions, encodeOptions } from '../worker/options_codec.js';
 import { GRACEFUL_EXIT_ACTION } from '../worker/io.js';
@@ -304,7 +304,8 @@ export class ThreadLauncher implements Launcher {
       this.#log('[master] app_worker#%s (tid:%s) start', handle.id, handle.workerId);
       return handle;
     };
-    const pool = new ThreadAppPool(fork, ports, sharedPort, () => appCloseTimeout());
+    const closeTimeout = spec.options.closeTimeouts?.app ?? DEFAULT_CLOSE_TIMEOUT;
+    const pool = new ThreadAppPool(fork, ports, sharedPort, () => closeTimeout);
     pool.start();
     return pool;
   }
@@ -315,14 +316,5 @@ export class ThreadLauncher implements Launcher {
     const worker = new Worker(file, { argv: [argvOptions(options)] });
     // the full options, sent when the thread asks for them, exactly as in process mode
     return new ThreadWorkerHandle(role, id, worker, this.#log, { action: OPTIONS_ACTION, data: encodeOptions(options) }, port);
-  }
-}
-
-/** The app close timeout (EGG_APP_CLOSE_TIMEOUT …) for a thread replaced by a reload. */
-function appCloseTimeout(): number {
-  try {
-    return closeTimeouts(process.env).app;
-  } catch {
-    return 5000;
   }
 }
