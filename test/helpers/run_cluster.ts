@@ -42,6 +42,8 @@ export interface RunOptions {
   cwd?: string;
   /** Another Node.js binary for the master (and so its workers): the runtime tests. */
   execPath?: string;
+  /** The master's execArgv (the workers inherit it): preloads such as `--import x`. */
+  execArgv?: string[];
 }
 
 type Stream = 'stdout' | 'stderr' | 'all';
@@ -151,7 +153,7 @@ export class ClusterRun {
       env,
       cwd: runOptions.cwd ?? ROOT,
       // not the test runner's `--import tsx`: the master runs the built lib/
-      execArgv: [],
+      execArgv: runOptions.execArgv ?? [],
       ...(runOptions.execPath ? { execPath: runOptions.execPath } : {}),
     });
     if (!this.child.pid) throw new Error('fork failed');
