@@ -45,6 +45,8 @@ describe('a start error closes the worker like SIGTERM, then exits 1', () => {
       assert.ok(hookAt >= 0, `beforeClose hook ran\n${run.context()}`);
       assert.ok(successAt > hookAt, `"[${label}] beforeExit success" after the hook\n${run.context()}`);
       assert.equal(count(run.output, new RegExp(`\\[${label}\\] beforeExit success`)), 1, run.context());
+      // on stdout, where egg-cluster's suites grep it (EGG_*_WORKER_LOGGER_LEVEL=INFO)
+      assert.match(run.stdout, new RegExp(`\\[${label}\\] beforeExit success`), run.context());
       // exit 1 for real (egg-cluster: 0, defect D2), logged by graceful-process and the master
       assert.match(run.stderr, new RegExp(`\\[${label}\\] exit with code:1`), run.context());
       assert.match(run.stderr, new RegExp(`${label}#1:\\d+ (start fail|died \\(code: 1)`), run.context());
