@@ -55,6 +55,18 @@ describe('a start error closes the worker like SIGTERM, then exits 1', () => {
     });
   }
 
+  test('worker_threads: an app thread whose ready fails closes the same way and the cluster exits 1', T, async () => {
+    const port = await freePort();
+    const run = runCluster(fakeApp('w-start-error', { workers: 1, port, startMode: 'worker_threads' }), { env: { ...INFO_WORKER_LOGS, W_FAIL: 'app-ready' } });
+    const exit = await run.waitForExit(15_000);
+    assert.deepEqual(exit, { code: 1, signal: null }, run.context());
+    await run.waitForClose(5000);
+    const hookAt = run.output.search(/\[w-start-error\] app \d+ beforeClose/);
+    assert.ok(hookAt >= 0, `beforeClose hook ran\n${run.context()}`);
+    assert.ok(run.stdout.indexOf('[app_worker] beforeExit success') > -1, run.context());
+    assert.match(run.stderr, /\[app_worker\] exit with code:1/, run.context());
+  });
+
   test('a close that hangs after a start error is cut at the worker\'s close budget, still exit 1', T, async () => {
     const port = await freePort();
     const run = runCluster(fakeApp('w-start-error', { workers: 1, port }), {
