@@ -1,9 +1,10 @@
 /**
  * An app worker: `node lib/app_worker.js '<public options JSON>'`, forked by cfork
  * (node:cluster), or a worker thread of the master running this file (startMode
- * 'worker_threads'). The full options arrive as the first message on the channel. Builds the
+ * 'worker_threads'). It asks the master for the full options once it listens. Builds the
  * framework's Application, listens, and on SIGTERM (thread: the master's graceful-exit
- * message) drains HTTP before app.close() and exit 0.
+ * message) drains HTTP before app.close() and exit 0; a start error runs the same close, then
+ * exits 1.
  */
 import type http from 'node:http';
 import type { ListenOptions, Socket } from 'node:net';
@@ -11,20 +12,47 @@ import { DRAIN_BARRIER_ACTION, LISTENING_ACTION, STICKY_CONNECTION } from './pro
 import { graceful } from 'graceful-process';
 import { createConsoleLogger } from './logger.js';
 import {
-  loadFramework, loadRequires, onThreadGracefulExit, whenStarted, workerCloseTimeout, type FrameworkInstance,
+  createGracefulClose, loadFramework, loadRequires, onThreadGracefulExit, whenStarted, workerCloseTimeout,
+  type FrameworkInstance,
 } from './worker/bootstrap.js';
 import { createAppServer, Drainer, planListen } from './worker/app_server.js';
 import { createWorkerIO } from './worker/io.js';
 
+const LABEL = 'app_worker';
 const logger = createConsoleLogger(process.env.EGG_APP_WORKER_LOGGER_LEVEL);
 const io = createWorkerIO();
-// Ctrl-C and a closed terminal reach the whole process group: the master decides when and
-// in which order workers stop (app workers drain first, then the agent). A thread gets no signals.
-if (!io.isThread) {
+const gracefulTimeout = workerCloseTimeout('app', process.env);
+let app: FrameworkInstance | undefined;
+let drainer: Drainer | undefined;
+const close = createGracefulClose({
+  logger,
+  label: LABEL,
+  timeoutMs: gracefulTimeout,
+  beforeExit: async () => {
+    // stop taking requests and let those in flight finish, then close the app
+    await drainer?.drain(Math.floor(gracefulTimeout / 2));
+    await app?.close();
+  },
+  exit: code => {
+    // a thread has no graceful-process to log its exit
+    if (io.isThread) logger[code === 0 ? 'info' : 'error']('[%s] exit with code:%s', LABEL, code);
+    process.exit(code);
+  },
+});
+
+if (io.isThread) {
+  onThreadGracefulExit(io, close, logger, LABEL);
+} else {
+  // Ctrl-C and a closed terminal reach the whole process group: the master decides when and
+  // in which order workers stop (app workers drain first, then the agent).
   process.on('SIGINT', () => {});
   process.on('SIGHUP', () => {});
+  // `sigterm: 'always'`: a SIGTERM sent to the whole process group (systemd
+  // KillMode=control-group, `kill -TERM -<pgid>`, tini -g) is followed by the master's own;
+  // the second must not kill the worker while it drains (graceful-process's default `once`
+  // leaves it to the default action, which resets the requests in flight).
+  graceful({ logger, label: LABEL, timeout: gracefulTimeout, beforeExit: close.beforeExit, sigterm: 'always' });
 }
-const gracefulTimeout = workerCloseTimeout('app', process.env);
 
 /** One round trip with the master (process mode): see DRAIN_BARRIER_ACTION. Threads need none. */
 function drainBarrier(timeoutMs = 1000): Promise<void> {
@@ -45,68 +73,66 @@ function drainBarrier(timeoutMs = 1000): Promise<void> {
   });
 }
 
-function exitWith(code: number, app?: FrameworkInstance): void {
-  // exit with the real code: graceful-process would turn a self-SIGTERM into exit 0 (D2)
-  const closing = app ? Promise.race([app.close(), new Promise(r => setTimeout(r, 3000))]) : Promise.resolve();
-  closing.catch(() => {}).finally(() => process.exit(code));
-}
-
-function startError(err: unknown, app?: FrameworkInstance): void {
-  logger.error(err);
-  logger.error('[app_worker] start error, exiting with code:1');
-  exitWith(1, app);
+/**
+ * A start error, a start timeout, a server error: the same close as SIGTERM (drain, then
+ * app.close() with egg's beforeClose hooks), then exit 1 for real — egg-cluster's
+ * self-SIGTERM made graceful-process exit 0 (defect D2).
+ */
+function startError(err?: unknown): void {
+  if (err !== undefined) {
+    logger.error(err);
+    logger.error('[%s] start error, exiting with code:1', LABEL);
+  }
+  close.closeAndExit(1);
 }
 
 async function main(): Promise<void> {
   const options = await io.receiveOptions();
   if (!options) process.exit(0);
-  let app: FrameworkInstance;
+  let instance: FrameworkInstance;
   try {
     await loadRequires(options);
     const Application = await loadFramework(options, 'Application');
-    app = new Application(options);
+    instance = app = new Application(options);
   } catch (err) {
     startError(err);
     return;
   }
-  let drainer: Drainer | undefined;
   const onStartTimeout = (): void => {
-    logger.error('[app_worker] start timeout, exiting with code:1');
-    exitWith(1, app);
+    logger.error('[%s] start timeout, exiting with code:1', LABEL);
+    startError();
   };
-  app.once('startTimeout', onStartTimeout);
-  whenStarted(app, () => {
-    app.removeListener('startTimeout', onStartTimeout);
+  instance.once('startTimeout', onStartTimeout);
+  whenStarted(instance, () => {
+    instance.removeListener('startTimeout', onStartTimeout);
     try {
-      drainer = startServer(app, options);
+      drainer = startServer(instance, options);
     } catch (e) {
-      startError(e, app);
+      startError(e);
     }
-  }, err => startError(err, app));
-  const beforeExit = async (): Promise<void> => {
-    // stop taking requests and let those in flight finish, then close the app
-    await drainer?.drain(Math.floor(gracefulTimeout / 2));
-    await app.close();
-  };
-  if (io.isThread) {
-    onThreadGracefulExit(io, { logger, label: 'app_worker', timeoutMs: gracefulTimeout, beforeExit, exit: code => process.exit(code) });
-  } else {
-    graceful({ logger, label: 'app_worker', timeout: gracefulTimeout, beforeExit });
-  }
+  }, startError, 'unhandled');
 
   function startServer(instance: FrameworkInstance, opts: typeof options): Drainer | undefined {
     const plan = planListen(opts!, instance);
+    if (!opts!.port && plan.port !== undefined) {
+      // as egg-cluster: the port from config.cluster.listen.port is written back into the
+      // options the Application holds, so app.options.port (and egg's deprecated
+      // app._options, the same object) says where this worker listens
+      (opts as { port?: unknown }).port = plan.port;
+      const held = instance.options as { port?: unknown } | undefined;
+      if (held && typeof held === 'object' && held !== opts) held.port = plan.port;
+    }
     io.send({ to: 'master', action: 'realport', data: { port: plan.port, protocol: plan.protocol } });
     if (!plan.path && typeof plan.port !== 'number') {
       logger.error('[app_worker] port should be number, but got %s(%s)', plan.port, typeof plan.port);
-      exitWith(1, instance);
+      startError();
       return undefined;
     }
     const server = createAppServer(instance, plan);
     const servers: http.Server[] = [server];
     server.once('error', (err: NodeJS.ErrnoException) => {
       logger.error('[app_worker] server got error: %s, code: %s', err.message, err.code);
-      exitWith(1, instance);
+      startError();
     });
     instance.emit('server', server);
     // a thread has no node:cluster to report its listeners: it tells the master itself
@@ -139,7 +165,7 @@ async function main(): Promise<void> {
       const debugServer = createAppServer(instance, { ...plan, protocol: 'http' });
       debugServer.once('error', (err: NodeJS.ErrnoException) => {
         logger.error('[app_worker] debug server got error: %s, code: %s', err.message, err.code);
-        exitWith(1, instance);
+        startError();
       });
       if (io.isThread) reportListening(debugServer);
       debugServer.listen(opts!.debugPort);

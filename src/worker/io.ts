@@ -4,7 +4,6 @@
  * master only through this, so one entry serves both start modes.
  */
 import { isMainThread, parentPort } from 'node:worker_threads';
-import sendmessage from 'sendmessage';
 import { OPTIONS_ACTION, OPTIONS_REQUEST_ACTION } from '../protocol.js';
 import type { ResolvedOptions } from '../options.js';
 import { decodeOptions } from './options_codec.js';
@@ -66,16 +65,27 @@ function requestOptions(source: Channel, closeEvent: string, send: (message: obj
   });
 }
 
-/** A child process: `process.send` / `process.on('message')` (sendmessage guards a closed channel). */
+function ignore(): void {
+  // a message the master cannot receive any more is dropped
+}
+
+/**
+ * A child process: `process.send` / `process.on('message')`. Not sendmessage: on a closed
+ * channel it prints a "channel closed" warning with a stack to stderr (which egg-scripts
+ * takes for a failed start), and it sends without a callback, so a write that fails later
+ * becomes an `error` event on `process` (defect D18). The master being gone is normal here
+ * (the worker is about to exit): nothing is printed.
+ */
 export function createProcessIO(): WorkerIO {
   const io: WorkerIO = {
     isThread: false,
     receiveOptions: () => requestOptions(process, 'disconnect', message => io.send(message)),
     send(message) {
+      if (!process.connected || !process.send) return;
       try {
-        sendmessage(process, message);
+        process.send(message, undefined, {}, ignore);
       } catch {
-        // the channel closed between sendmessage's check and the write
+        // a value the channel cannot serialise: dropped, as on a closed channel
       }
     },
     onMessage(listener) {

@@ -20,8 +20,19 @@ describe('workerCloseTimeout', () => {
     assert.equal(workerCloseTimeout('app', { GRACEFUL_TIMEOUT: '3000', EGG_APP_CLOSE_TIMEOUT: '20000' }), 3000);
   });
 
-  it('never below 1000 ms, and an invalid value falls back to the default', () => {
-    assert.equal(workerCloseTimeout('app', { EGG_APP_CLOSE_TIMEOUT: '800' }), 1000);
+  it('stays below the master\'s close timeout however short it is (no 1000 ms floor: D14 again at <= 1500 ms)', () => {
+    assert.equal(workerCloseTimeout('app', { EGG_APP_CLOSE_TIMEOUT: '1500' }), 1125);
+    assert.equal(workerCloseTimeout('app', { EGG_APP_CLOSE_TIMEOUT: '1000' }), 750);
+    assert.equal(workerCloseTimeout('agent', { EGG_AGENT_CLOSE_TIMEOUT: '800' }), 600);
+    assert.equal(workerCloseTimeout('app', { EGG_APP_CLOSE_TIMEOUT: '2000' }), 1500);
+    for (let master = 2; master <= 30_000; master += master < 3000 ? 1 : 97) {
+      const worker = workerCloseTimeout('app', { EGG_APP_CLOSE_TIMEOUT: String(master) });
+      assert.ok(worker > 0 && worker < master, `master ${master} ms -> worker ${worker} ms`);
+      assert.ok(worker >= master - 500, `master ${master} ms -> worker ${worker} ms keeps most of the budget`);
+    }
+  });
+
+  it('an invalid value falls back to the default', () => {
     assert.equal(workerCloseTimeout('app', { EGG_APP_CLOSE_TIMEOUT: 'soon' }), 4500);
     assert.equal(workerCloseTimeout('app', { GRACEFUL_TIMEOUT: 'x' }), 4500);
   });
