@@ -44,6 +44,8 @@ export interface RunOptions {
   execPath?: string;
   /** The master's execArgv (the workers inherit it): preloads such as `--import x`. */
   execArgv?: string[];
+  /** The master leads its own process group (systemd, an init): `process.kill(-run.pid, sig)` signals all of it. */
+  detached?: boolean;
 }
 
 type Stream = 'stdout' | 'stderr' | 'all';
@@ -154,6 +156,7 @@ export class ClusterRun {
       cwd: runOptions.cwd ?? ROOT,
       // not the test runner's `--import tsx`: the master runs the built lib/
       execArgv: runOptions.execArgv ?? [],
+      detached: runOptions.detached ?? false,
       ...(runOptions.execPath ? { execPath: runOptions.execPath } : {}),
     });
     if (!this.child.pid) throw new Error('fork failed');

@@ -328,25 +328,28 @@ describe('sticky mode: a worker dies, a port in use', () => {
     await stopGracefully(run);
   });
 
-  test('the sticky port is in use: exit 1 with a message naming the port, no process left', T, async () => {
-    const port = await freePort();
-    const blocker = net.createServer();
-    await new Promise<void>(resolve => blocker.listen(port, resolve));
-    try {
-      const run = runCluster(fakeApp('basic', { workers: 2, port, sticky: true }));
-      const exit = await run.waitForExit(15_000);
-      assert.deepEqual(exit, { code: 1, signal: null }, run.context());
-      await run.waitForClose(5000);
-      assert.match(run.stderr, new RegExp(`sticky server cannot listen on ${port}: port ${port} is in use by another process; `
-        + 'stop it or choose another options\\.port'));
-      assert.equal(run.messages.some(m => m.action === 'egg-ready'), false, JSON.stringify(run.messages));
-      assert.doesNotMatch(run.stdout, /started on/);
-      assert.equal(run.appPids.length, 2, 'the app workers had started on the private port');
-      await assertGone(run.pids, 1000);
-    } finally {
-      await new Promise(resolve => blocker.close(resolve));
-    }
-  });
+  for (const env of [undefined, 'prod']) {
+    test(`the sticky port is in use (env ${env ?? 'default'}): exit 1 with a message naming the port, no refork, no process left`, T, async () => {
+      const port = await freePort();
+      const blocker = net.createServer();
+      await new Promise<void>(resolve => blocker.listen(port, resolve));
+      try {
+        const run = runCluster(fakeApp('basic', { workers: 2, port, sticky: true, env }));
+        const exit = await run.waitForExit(15_000);
+        assert.deepEqual(exit, { code: 1, signal: null }, run.context());
+        await run.waitForClose(5000);
+        assert.match(run.stderr, new RegExp(`sticky server cannot listen on ${port}: port ${port} is in use by another process; `
+          + 'stop it or choose another options\\.port'));
+        assert.equal(run.messages.some(m => m.action === 'egg-ready'), false, JSON.stringify(run.messages));
+        assert.doesNotMatch(run.stdout, /started on/);
+        assert.equal(run.appPids.length, 2, 'the app workers had started on the private port; none was reforked when stopped');
+        assert.doesNotMatch(run.output, /refork (now|in)|new worker:\d+ fork/);
+        await assertGone(run.pids, 1000);
+      } finally {
+        await new Promise(resolve => blocker.close(resolve));
+      }
+    });
+  }
 });
 
 // ---------------------------------------------------------------------------------------

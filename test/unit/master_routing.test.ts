@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it, mock } from 'node:test';
 import type { Envelope } from '../../src/protocol.js';
 import {
   agentStart, createFakeCluster, flush, PORT, startFakeCluster, type FakeCluster, type FakeWorker,
@@ -148,8 +148,14 @@ describe('Master message routing (contract §1.4)', () => {
   it('the worker\'s own object is untouched: the master stamps the copy the channel delivered', async () => {
     const c = await startFakeCluster();
     const sent = { action: 'obj', data: { n: 1 } };
+    const delivered: unknown[] = [];
+    // the master's listener comes first; this one sees the object after the master handled it
+    c.launcher.agent!.on('message', m => delivered.push(m));
     c.launcher.agent!.say(sent);
     await flush();
+    assert.equal(delivered.length, 1);
+    assert.notEqual(delivered[0], sent, 'the channel delivers a copy (IPC and postMessage do; so does the fake)');
+    assert.equal((delivered[0] as { from?: string }).from, 'agent', 'the master stamps the delivered copy in place, without copying it again');
     assert.deepEqual(sent, { action: 'obj', data: { n: 1 } }, 'the sender\'s object is not stamped');
   });
 
@@ -261,9 +267,12 @@ describe('Master message routing (contract §1.4)', () => {
   });
 
   describe('while the agent is dead (D6)', () => {
-    it('messages to the agent, or to its old pid, are dropped without throwing', async () => {
+    it('messages to the agent, or to its old pid, are dropped without throwing', async t => {
       const c = await startFakeCluster();
       const agent = c.launcher.agent!;
+      // the restart is at once, but on a timer: keep it pending while the agent is dead
+      mock.timers.enable({ apis: ['setTimeout'] });
+      t.after(() => mock.timers.reset());
       agent.die(1);
       await flush();
       assert.equal(c.master.registry.agent, undefined);
