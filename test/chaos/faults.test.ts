@@ -14,7 +14,10 @@ useLeakGuard();
 
 test('uncaught exception with workers: 1, under load: a new worker serves soon after the disconnect', { timeout: 60_000 }, async t => {
   const port = await freePort();
-  const run = runCluster(fakeApp('f-faults', { workers: 1, port, env: 'prod' }));
+  // each round throws as soon as the previous replacement serves, i.e. within the default
+  // minUptimeMs (1 s) of its listening, which the policy would rightly call a crash loop and
+  // back off; minUptimeMs 0 keeps every round on the "serving worker" path measured here
+  const run = runCluster(fakeApp('f-faults', { workers: 1, port, env: 'prod', restartPolicy: { minUptimeMs: 0 } }));
   await run.ready();
   const url = `http://127.0.0.1:${port}/`;
   const load = startLoad(url, { concurrency: 4, keepAlive: false, maxMs: 30_000 });
@@ -23,7 +26,9 @@ test('uncaught exception with workers: 1, under load: a new worker serves soon a
     const old = (await httpGet(url)).json<{ pid: number }>().pid;
     const since = run.mark();
     await httpGet(`${url}throw`);
-    const disconnected = await run.waitForOutput(/\[master\] app_worker#\d+:\d+ disconnected, refork now/, 10_000, { since });
+    // replaced on whichever the master sees first: the disconnect, or the exit of a worker that
+    // had nothing left to finish (egg's graceful does not keep an idle process alive)
+    const disconnected = await run.waitForOutput(/\[master\] app_worker#\d+:\d+ (?:disconnected|exit \(code: \S+, signal: \S+\)), refork now/, 10_000, { since });
     const disconnectedAt = Date.now();
     // the first answer from another pid
     let servedMs = -1;
@@ -46,9 +51,8 @@ test('uncaught exception with workers: 1, under load: a new worker serves soon a
   }
   const result = await load.stop();
   t.diagnostic(`uncaught exception -> a new worker serves: ${rounds.map(r => `${r.servedMs} ms`).join(', ')} after the disconnect `
-    + `(old worker still lingering: ${rounds.map(r => r.lingering).join(', ')}); `
+    + `(old worker still alive then: ${rounds.map(r => r.lingering).join(', ')}); `
     + `load: ${result.ok} ok, ${result.failed} failed ${JSON.stringify(result.byCode)}`);
-  assert.ok(rounds.every(r => r.lingering), 'each replacement served while the old worker was still finishing');
   run.kill('SIGTERM');
   assert.deepEqual(await run.waitForExit(20_000), { code: 0, signal: null }, run.context());
   await assertGone(run.pids, 5000);
