@@ -631,6 +631,9 @@ export class Master extends EventEmitter<MasterEvents> {
     this.#exited = true;
     this.#pool?.dispose();
     this.#host.exit(code);
+    // an embedded master whose host does not end the process: stop listening to its signals
+    // and parent, so a next Master in the same process is the only one that reacts
+    this.#host.dispose();
   }
 
   /** The forced exit: every worker and every descendant of theirs, SIGKILL. */

@@ -9,9 +9,10 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { fork } from 'node:child_process';
 import { describe, test } from 'node:test';
 import {
-  appDir, assertGone, fakeApp, freePort, httpGet, isAlive, runCluster, useLeakGuard, type ClusterRun,
+  FIXTURES, appDir, assertGone, fakeApp, freePort, httpGet, isAlive, runCluster, useLeakGuard, type ClusterRun,
 } from '../helpers/run_cluster.js';
 
 useLeakGuard();
@@ -318,5 +319,42 @@ describe('process mode: edge cases', () => {
     const ping = await httpGet(`http://127.0.0.1:${port}/ping-agent`);
     assert.equal(ping.json().agentPid, Number(started[1]));
     await stopGracefully(run);
+  });
+});
+
+describe('embedding', () => {
+  test('two masters one after the other in one process: the second gets its own workers, the first takes none of them', T, async () => {
+    const ports = [await freePort(), await freePort()];
+    const env: NodeJS.ProcessEnv = {};
+    for (const [key, value] of Object.entries(process.env)) {
+      if (key.startsWith('EGG_') || key === 'NODE_ENV' || key.startsWith('NODE_TEST') || key === 'NODE_OPTIONS') continue;
+      env[key] = value;
+    }
+    const child = fork(path.join(FIXTURES, 'start', 'twice.js'), [JSON.stringify(ports)], {
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env, execArgv: [],
+    });
+    let output = '';
+    child.stdout!.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+    child.stderr!.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+    const pids = (): number[] => [child.pid!, ...[...output.matchAll(/\b(?:agent|app)_worker#\d+:(\d+)\b/g)].map(m => Number(m[1]))];
+    try {
+      const code = await new Promise<number | null>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`twice.js did not exit within 30 s\n${output}`)), 30_000);
+        child.once('exit', c => { clearTimeout(timer); resolve(c); });
+      });
+      assert.equal(code, 0, output);
+      assert.match(output, /\[twice\] 1 ok, 2 workers listening/);
+      assert.match(output, /\[twice\] 2 ok, 2 workers listening/);
+      assert.equal(output.match(/app_worker#\d+:\d+ start, state/g)?.length, 4, `each master forked its own 2 workers\n${output}`);
+      await assertGone(pids(), 5000);
+    } finally {
+      for (const pid of pids()) {
+        try {
+          if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone
+        }
+      }
+    }
   });
 });

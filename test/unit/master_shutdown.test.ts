@@ -171,6 +171,14 @@ describe('shutdown on a signal', () => {
     assert.deepEqual(c.host.exits, [1]);
   });
 
+  it('the host is disposed after the exit (an embedded master stops listening to signals and its parent)', async () => {
+    const c = await startFakeCluster();
+    await c.master.close();
+    assert.deepEqual(c.host.exits, [0]);
+    assert.equal(c.host.disposed, true);
+    assert.equal(c.launcher.pool!.disposed, true, 'and its app pool');
+  });
+
   it('a forced exit is the only exit', async () => {
     const c = await startFakeCluster({ terminateMode: 'hang' });
     c.host.signal('SIGTERM');
