@@ -640,6 +640,7 @@ export class Master extends EventEmitter<MasterEvents> {
   #killAllNow(): void {
     for (const handle of this.registry.appHandles()) handle.forceKill();
     this.registry.agent?.forceKill();
+    this.#deps.launcher.killStragglers?.();
   }
 
   /** No more forks of any kind: pending reforks and agent restarts are cancelled. */

@@ -8,7 +8,7 @@ import {
   DRAIN_BARRIER_ACTION, LISTENING_ACTION, OPTIONS_ACTION, STICKY_CONNECTION, isOptionsRequest, type ListeningAddress,
 } from '../protocol.js';
 import { argvOptions, encodeOptions } from '../worker/options_codec.js';
-import { killPids, listDescendants, terminate } from './terminate.js';
+import { killPendingDescendants, killPids, listDescendants, terminate } from './terminate.js';
 import type { Logger } from '../logger.js';
 import type { AppPool, AppPoolEvents, Launcher, WorkerHandle, WorkerHandleEvents, WorkerRole, WorkerSpec } from './types.js';
 
@@ -275,6 +275,10 @@ export class ProcessLauncher implements Launcher {
 
   constructor(private readonly opts: ProcessLauncherOptions) {
     this.files = opts.files ?? { agent: AGENT_WORKER_FILE, app: APP_WORKER_FILE };
+  }
+
+  killStragglers(): void {
+    killPendingDescendants();
   }
 
   forkAgent(spec: WorkerSpec): WorkerHandle {

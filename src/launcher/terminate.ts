@@ -97,6 +97,19 @@ export function killPids(pids: number[], signal: NodeJS.Signals): void {
 const delay = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms));
 
 /**
+ * Descendants that a terminate() still waits for. When their worker has exited first they
+ * are nobody's children any more (re-parented to init): a forced exit of the master must
+ * still find them, or they outlive it.
+ */
+const pendingDescendants = new Set<number>();
+
+/** SIGKILL every descendant a terminate() is still waiting for (the master's forced exit). */
+export function killPendingDescendants(): void {
+  killPids([...pendingDescendants], 'SIGKILL');
+  pendingDescendants.clear();
+}
+
+/**
  * SIGTERM the child and its descendants; whatever is still alive after `timeoutMs` gets
  * SIGKILL. Liveness is checked for real: a child that ignores SIGTERM is killed (egg-cluster
  * trusted `ChildProcess.killed`, which only says a signal was delivered: defect D1).
@@ -105,6 +118,7 @@ export async function terminate(child: Killable, timeoutMs: number): Promise<voi
   if (!child.isAlive() || child.pid === undefined) return;
   const deadline = Date.now() + Math.max(0, timeoutMs);
   const descendants = listDescendants(child.pid);
+  for (const pid of descendants) pendingDescendants.add(pid);
   child.kill('SIGTERM');
   killPids(descendants, 'SIGTERM');
 
@@ -126,4 +140,5 @@ export async function terminate(child: Killable, timeoutMs: number): Promise<voi
     alive = alive.filter(isPidAlive);
   }
   killPids(alive, 'SIGKILL');
+  for (const pid of descendants) pendingDescendants.delete(pid);
 }

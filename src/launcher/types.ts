@@ -71,6 +71,8 @@ export interface WorkerSpec {
 
 export interface Launcher {
   forkAgent(spec: WorkerSpec): WorkerHandle;
+  /** The master's forced exit: SIGKILL what a close still waits for (descendants of workers that exited). */
+  killStragglers?(): void;
   /** Fork `count` app workers. */
   startApps(spec: WorkerSpec, count: number): AppPool;
 }

@@ -658,3 +658,43 @@ describe('orphans: the master is SIGKILLed while the agent\'s close would be slo
     assert.match(run.stderr, /\[agent_worker\] receive disconnect event on child_process fork mode, exiting with code:110/);
   });
 });
+
+describe('a forced exit (a second signal) leaves no descendant', () => {
+  test('grandchildren that ignore SIGTERM are SIGKILLed with their workers by the forced exit', T, async t => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'egg-clutch-it-forced-'));
+    const marker = path.join(dir, 'signals.log');
+    try {
+      const port = await freePort();
+      const run = runCluster(fakeApp('p-spawner', { workers: 1, port }), {
+        env: {
+          P_SPAWNER_MARKER: marker, P_SPAWNER_GUARD_PID: String(process.pid), P_SPAWNER_IGNORE_SIGTERM: '1',
+          // long close timeouts: without the forced exit, the grandchildren would live 20 s more
+          EGG_APP_CLOSE_TIMEOUT: '20000', EGG_AGENT_CLOSE_TIMEOUT: '20000',
+        },
+      });
+      await run.ready();
+      const agentChild = run.track(Number((await run.waitForOutput(/\[p-spawner\] agent \d+ spawned (\d+)/))[1]));
+      const appChild = run.track(Number((await run.waitForOutput(/\[p-spawner\] app \d+ spawned (\d+)/))[1]));
+      await waitFor('both grandchildren ready', 5000, () => {
+        const lines = fs.existsSync(marker) ? fs.readFileSync(marker, 'utf8').split('\n') : [];
+        return lines.includes(`${agentChild} ready`) && lines.includes(`${appChild} ready`);
+      });
+      const first = Date.now();
+      run.kill('SIGTERM');
+      await waitFor('the grandchildren ignored the SIGTERM', 5000, () => {
+        const lines = fs.readFileSync(marker, 'utf8').split('\n');
+        return lines.includes(`${appChild} SIGTERM ignored`);
+      });
+      // the rule under test is time-based: a repeat within 1 s of the first signal is ignored
+      await waitFor('1.1 s since the first signal', 3000, () => Date.now() - first >= 1100);
+      run.kill('SIGTERM');
+      const exit = await run.waitForExit(5000);
+      assert.deepEqual(exit, { code: 1, signal: null }, run.context());
+      assert.match(run.stdout + run.stderr, /receive signal SIGTERM again while closing, killing workers now/);
+      const goneMs = await assertGone([appChild, agentChild, ...run.pids], 2000);
+      t.diagnostic(`forced exit: workers and grandchildren gone ${goneMs} ms after the master's exit`);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
