@@ -113,8 +113,9 @@ async function main(): Promise<void> {
     // a thread has no node:cluster to report its listeners: it tells the master itself
     if (io.isThread) reportListening(server);
     if (opts!.sticky) {
-      // connections come from the master's sticky server: each is acknowledged before it is
-      // served, so the master can give the ones a dying worker never took to another worker
+      // connections come from the master's sticky server: each is acknowledged before the
+      // worker reads from it, so the master can give the ones a dying worker never took to
+      // another worker
       const acks = new StickyAcks((message, callback) => process.send!(message, undefined, undefined, callback), socket => {
         server.emit('connection', socket);
         socket.resume();

@@ -238,14 +238,17 @@ export class StickyHandoff {
 type SendWithCallback = (message: object, callback: (error: Error | null) => void) => void;
 
 /**
- * The worker's side of the sticky hand-off: acknowledge the sockets received in one turn of
- * the event loop with one message, and serve them only once that message is written (so a
- * worker never reads from a socket the master might still give to another worker). When the
- * acknowledgement cannot be written (the channel closed), the worker drops its copies: the
- * master still holds the sockets and routes them again.
+ * The worker's side of the sticky hand-off: serve each socket at once, and acknowledge the
+ * sockets received in one turn of the event loop with one message, written before the
+ * worker's next poll for I/O, i.e. before it can read a byte from any of them (a socket
+ * read by a worker is never given to a second one). Serving at once keeps the order the
+ * drain relies on: a socket handed over before the drain barrier is known to the server
+ * before the barrier's echo is. When the acknowledgement cannot be written (the channel
+ * closed), the worker drops those sockets: the master still holds them and routes them again.
  */
 export class StickyAcks {
-  #batch: net.Socket[] = [];
+  #sockets: net.Socket[] = [];
+  #ports: Array<number | null> = [];
 
   constructor(
     private readonly send: SendWithCallback,
@@ -259,19 +262,18 @@ export class StickyAcks {
   }
 
   receive(socket: net.Socket): void {
-    if (this.#batch.push(socket) === 1) this.defer(this.#flush);
+    this.#ports.push(socket.remotePort ?? null);
+    if (this.#sockets.push(socket) === 1) this.defer(this.#flush);
+    this.serve(socket);
   }
 
   readonly #flush = (): void => {
-    const batch = this.#batch;
-    this.#batch = [];
-    const ports = batch.map(socket => socket.remotePort ?? null);
+    const sockets = this.#sockets;
+    const ports = this.#ports;
+    this.#sockets = [];
+    this.#ports = [];
     this.send({ action: STICKY_ACK_ACTION, data: ports }, error => {
-      if (error) {
-        for (const socket of batch) socket.destroy();
-        return;
-      }
-      for (const socket of batch) this.serve(socket);
+      if (error) for (const socket of sockets) socket.destroy();
     });
   };
 }

@@ -314,7 +314,7 @@ describe('StickyHandoff (the master keeps each socket until the worker acknowled
   });
 });
 
-describe('StickyAcks (the worker acknowledges before it serves)', () => {
+describe('StickyAcks (the worker acknowledges each socket before its next poll for I/O)', () => {
   function setup() {
     const sends: Array<{ message: { action: string; data: unknown }; callback: (error: Error | null) => void }> = [];
     const deferred: Array<() => void> = [];
@@ -333,20 +333,20 @@ describe('StickyAcks (the worker acknowledges before it serves)', () => {
     assert.deepEqual(sends.map(s => s.message), [{ action: STICKY_ACK_ACTION, data: [] }]);
   });
 
-  it('sockets received in one turn: one acknowledgement with their ports, served only once it is written', () => {
+  it('sockets received in one turn: served at once, one acknowledgement with their ports at the end of the turn', () => {
     const { acks, sends, deferred, served } = setup();
     const [a, b, c] = [fakeSocket('a', 5001), fakeSocket('b', undefined), fakeSocket('c', 5003)];
     acks.receive(a);
+    assert.deepEqual(served, ['a'], 'served at once: the drain knows it before any later message');
     acks.receive(b);
+    assert.deepEqual(served, ['a', 'b']);
     assert.equal(deferred.length, 1, 'one flush per turn');
     assert.equal(sends.length, 0);
     deferred.shift()!();
     assert.deepEqual(sends[0]!.message, { action: STICKY_ACK_ACTION, data: [5001, null] });
+    sends[0]!.callback(null);
     acks.receive(c);
     assert.equal(deferred.length, 1, 'the next turn has its own flush');
-    assert.deepEqual(served, [], 'nothing served before the acknowledgement is written');
-    sends[0]!.callback(null);
-    assert.deepEqual(served, ['a', 'b']);
     deferred.shift()!();
     assert.deepEqual(sends[1]!.message.data, [5003]);
     sends[1]!.callback(null);
@@ -354,14 +354,13 @@ describe('StickyAcks (the worker acknowledges before it serves)', () => {
     assert.equal(a.destroy.mock.callCount() + b.destroy.mock.callCount() + c.destroy.mock.callCount(), 0);
   });
 
-  it('the acknowledgement cannot be written (channel closed): the worker drops its copies and serves none', () => {
-    const { acks, sends, deferred, served } = setup();
+  it('the acknowledgement cannot be written (channel closed): the worker drops those sockets', () => {
+    const { acks, sends, deferred } = setup();
     const [a, b] = [fakeSocket('a', 5001), fakeSocket('b', 5002)];
     acks.receive(a);
     acks.receive(b);
     deferred.shift()!();
     sends[0]!.callback(Object.assign(new Error('channel closed'), { code: 'ERR_IPC_CHANNEL_CLOSED' }));
-    assert.deepEqual(served, []);
     assert.equal(a.destroy.mock.callCount(), 1);
     assert.equal(b.destroy.mock.callCount(), 1);
   });
