@@ -174,15 +174,11 @@ export class StickyHandoff {
     for (const port of data) {
       const pending = this.#pending;
       if (!pending.length) break;
-      let index = 0;
-      if (typeof port === 'number' && pending[0]!.port !== port) {
-        // the head is not it: sockets before the acknowledged one never reached the worker
-        const found = pending.findIndex(p => p.port === port);
-        if (found > 0) index = found;
-      }
-      const skipped = pending.splice(0, index + 1);
-      skipped.pop()!.socket.destroy();
-      if (skipped.length) (lost ??= []).push(...skipped);
+      // the head, unless the port says otherwise: then the sockets before the acknowledged
+      // one never reached the worker (a port found nowhere counts as the head)
+      const index = typeof port === 'number' && pending[0]!.port !== port ? Math.max(0, pending.findIndex(p => p.port === port)) : 0;
+      if (index > 0) (lost ??= []).push(...pending.splice(0, index));
+      pending.shift()!.socket.destroy();
     }
     if (lost) for (const p of lost) p.reroute(p.socket);
   }
@@ -216,7 +212,7 @@ export class StickyHandoff {
     const exited = this.#exitedAt !== undefined;
     // a worker that closed its channel (disconnect) while a socket was on its way gets no
     // 'disconnect' event from Node: the close is only seen here
-    if (this.channel.closed || (exited && Date.now() - this.#exitedAt! >= this.timing.exitGraceMs)) {
+    if (this.channel.closed || (this.#exitedAt !== undefined && Date.now() - this.#exitedAt >= this.timing.exitGraceMs)) {
       this.#release();
       return;
     }
