@@ -17,6 +17,7 @@ import {
 } from './worker/bootstrap.js';
 import { createAppServer, Drainer, planListen } from './worker/app_server.js';
 import { createWorkerIO } from './worker/io.js';
+import { StickyAcks } from './sticky.js';
 
 const LABEL = 'app_worker';
 const logger = createConsoleLogger(process.env.EGG_APP_WORKER_LOGGER_LEVEL);
@@ -138,14 +139,22 @@ async function main(): Promise<void> {
     // a thread has no node:cluster to report its listeners: it tells the master itself
     if (io.isThread) reportListening(server);
     if (opts!.sticky) {
-      // connections come from the master's sticky server; this local port only makes the
-      // worker visible to node:cluster (and keeps server.address() meaningful)
-      server.listen(opts!.stickyWorkerPort, '127.0.0.1');
-      process.on('message', (message: unknown, socket?: Socket) => {
-        if (message !== STICKY_CONNECTION || !socket) return;
+      // connections come from the master's sticky server: each is acknowledged before the
+      // worker reads from it, so the master can give the ones a dying worker never took to
+      // another worker
+      const acks = new StickyAcks((message, callback) => process.send!(message, undefined, undefined, callback), socket => {
         server.emit('connection', socket);
         socket.resume();
       });
+      process.on('message', (message: unknown, socket?: Socket) => {
+        if (message !== STICKY_CONNECTION || !socket) return;
+        acks.receive(socket);
+      });
+      // before listening: the master knows this worker acknowledges before it sends it anything
+      acks.hello();
+      // this local port only makes the worker visible to node:cluster (and keeps
+      // server.address() meaningful)
+      server.listen(opts!.stickyWorkerPort, '127.0.0.1');
     } else if (plan.path) {
       server.listen(plan.path);
     } else if (plan.reusePort) {

@@ -513,7 +513,7 @@ export class Master extends EventEmitter<MasterEvents> {
       this.#failStart(new ClusterStartError('ERR_CLUSTER_PORT', '[master] sticky mode needs a port: set options.port or config.cluster.listen.port'));
       return;
     }
-    const server = new StickyServer(socket => routeStickyConnection(socket, this.registry.servingEntries()));
+    const server = new StickyServer(socket => routeStickyConnection(socket, () => this.registry.servingEntries()));
     this.#sticky = server;
     server.listen(port).then(() => {
       if (!this.closed) this.#onReady();

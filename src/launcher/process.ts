@@ -8,6 +8,7 @@ import {
   DRAIN_BARRIER_ACTION, LISTENING_ACTION, OPTIONS_ACTION, STICKY_CONNECTION, isOptionsRequest, type ListeningAddress,
 } from '../protocol.js';
 import { argvOptions, encodeOptions } from '../worker/options_codec.js';
+import { STICKY_ACK_ACTION, StickyHandoff, type Reroute } from '../sticky.js';
 import { killPendingDescendants, killPids, listDescendants, terminate } from './terminate.js';
 import type { Logger } from '../logger.js';
 import type { AppPool, AppPoolEvents, Launcher, WorkerHandle, WorkerHandleEvents, WorkerRole, WorkerSpec } from './types.js';
@@ -62,6 +63,8 @@ class ProcessWorkerHandle extends EventEmitter<WorkerHandleEvents> implements Wo
   readonly #child: ChildProcess;
   readonly #worker: Worker | undefined;
   #terminating: Promise<void> | undefined;
+  /** Sticky mode: the sockets handed to this worker and not acknowledged yet. */
+  #handoff: StickyHandoff | undefined;
 
   constructor(
     readonly role: WorkerRole,
@@ -86,6 +89,11 @@ class ProcessWorkerHandle extends EventEmitter<WorkerHandleEvents> implements Wo
         this.emit('listening', message.data);
         return;
       }
+      if (isStickyAck(message)) {
+        this.#handoff ??= new StickyHandoff({ get closed() { return !child.channel; } });
+        this.#handoff.ack(message.data);
+        return;
+      }
       if (isDrainBarrier(message)) {
         // echo on the same channel: it is answered after every message sent before it
         this.send({ action: DRAIN_BARRIER_ACTION, data: message.data });
@@ -93,8 +101,14 @@ class ProcessWorkerHandle extends EventEmitter<WorkerHandleEvents> implements Wo
       }
       this.emit('message', message);
     });
-    source.once('exit', (code: number | null, signal: NodeJS.Signals | null) => this.emit('exit', code, signal));
-    source.on('disconnect', () => this.emit('disconnect'));
+    source.once('exit', (code: number | null, signal: NodeJS.Signals | null) => {
+      this.#handoff?.workerExited();
+      this.emit('exit', code, signal);
+    });
+    source.on('disconnect', () => {
+      this.#handoff?.channelClosed();
+      this.emit('disconnect');
+    });
     source.on('error', (err: Error) => {
       // an IPC write that failed after the channel closed is expected when a worker dies
       if ((err as NodeJS.ErrnoException).code === 'ERR_IPC_CHANNEL_CLOSED') return;
@@ -134,16 +148,31 @@ class ProcessWorkerHandle extends EventEmitter<WorkerHandleEvents> implements Wo
     }
   }
 
-  sendConnection(socket: Socket): boolean {
+  sendConnection(socket: Socket, reroute?: Reroute): boolean {
     if (!this.#child.connected) return false;
+    const handoff = this.#handoff;
+    if (!handoff?.acks || !reroute) {
+      // a worker that does not acknowledge (a custom app worker file): Node closes the
+      // master's copy once the socket reached the worker
+      try {
+        this.#child.send(STICKY_CONNECTION, socket, {}, err => {
+          if (err) socket.destroy();
+        });
+        return true;
+      } catch {
+        return false;
+      }
+    }
+    if (handoff.released) return false;
     try {
-      this.#child.send(STICKY_CONNECTION, socket, {}, err => {
-        if (err) socket.destroy();
-      });
-      return true;
+      // the master keeps its copy until the worker acknowledges the socket (see StickyHandoff);
+      // a failed write is not an error to report: the socket is routed again when the channel closes
+      this.#child.send(STICKY_CONNECTION, socket, KEEP_OPEN, ignore);
     } catch {
       return false;
     }
+    handoff.track(socket, reroute);
+    return true;
   }
 
   kill(signal: NodeJS.Signals): void {
@@ -172,6 +201,13 @@ class ProcessWorkerHandle extends EventEmitter<WorkerHandleEvents> implements Wo
     }, timeoutMs);
     return this.#terminating;
   }
+}
+
+const KEEP_OPEN = { keepOpen: true } as const;
+function ignore(): void {}
+
+function isStickyAck(message: unknown): message is { action: string; data: unknown } {
+  return typeof message === 'object' && message !== null && (message as { action?: unknown }).action === STICKY_ACK_ACTION;
 }
 
 function isDrainBarrier(message: unknown): message is { action: string; data: unknown } {

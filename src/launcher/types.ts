@@ -31,8 +31,11 @@ export interface WorkerHandle extends EventEmitter<WorkerHandleEvents> {
   readonly exitedAfterDisconnect: boolean;
   /** Never throws; a message to a worker whose channel is gone is dropped. */
   send(message: object): void;
-  /** Sticky mode: hand an accepted socket to this worker. False when it cannot take it. */
-  sendConnection(socket: Socket): boolean;
+  /**
+   * Sticky mode: hand an accepted socket to this worker. False when it cannot take it.
+   * `reroute` gets the socket back when the worker goes away before acknowledging it.
+   */
+  sendConnection(socket: Socket, reroute?: (socket: Socket) => void): boolean;
   /** SIGTERM, wait up to `timeoutMs` for the exit, then SIGKILL; the same for its descendants. */
   terminate(timeoutMs: number): Promise<void>;
   /** Send a signal now (SIGKILL for a forced stop). */
