@@ -4,14 +4,12 @@ import { EventEmitter } from 'node:events';
 import { format } from 'node:util';
 import { Ready } from 'get-ready';
 import { detectPort } from 'detect-port';
-import {
-  AgentWorkerDiedError, AppWorkerDiedError, ClusterAgentWorkerError, ClusterStartError, ClusterWorkerExceptionError,
-} from './errors.js';
+import { ClusterStartError, ClusterWorkerExceptionError } from './errors.js';
 import { resolveFramework, type FrameworkInfo } from './framework.js';
 import { HealthCheck } from './health.js';
 import type { CloseSignal, Host } from './host/host.js';
 import { ProcessHost } from './host/process_host.js';
-import type { AppPool, Launcher, WorkerHandle } from './launcher/types.js';
+import type { Launcher, WorkerHandle } from './launcher/types.js';
 import { createLauncher } from './launcher/index.js';
 import { createConsoleLogger, type Logger } from './logger.js';
 import { Messenger } from './messenger.js';
@@ -25,12 +23,13 @@ import { logStartup } from './startup_log.js';
 import { stopWorkers } from './shutdown.js';
 import { WorkerRegistry } from './registry.js';
 import { availableCpus } from './cpus.js';
-import { Lifecycle, type AppFacts } from './lifecycle.js';
-import type { AppEntry } from './registry.js';
+import { Lifecycle } from './lifecycle.js';
+import { AgentSupervisor } from './agents.js';
+import { AppSupervisor } from './apps.js';
+import type { MasterContext, SupervisorEvents } from './master_context.js';
 import { RollingReload } from './reload.js';
 import { checkHttpsFiles, checkWorkerFiles } from './option_files.js';
 import { routeStickyConnection, StickyServer } from './sticky.js';
-import { argvOptions } from './worker/options_codec.js';
 
 /** The seams: tests and embedders replace any of them. */
 export interface MasterDeps {
@@ -45,19 +44,15 @@ export interface MasterDeps {
   execArgv: readonly string[];
 }
 
-export interface MasterEvents {
-  'agent-start': [];
-  'app-start': [data: { workerId: number; address: ListeningAddress }];
-  'agent-exit': [data: { code: number | null; signal: NodeJS.Signals | null }];
-  'app-exit': [data: { workerId: number; code: number | null; signal: NodeJS.Signals | null }];
+/** agent-start, app-start, agent-exit, app-exit (emitted by the supervisors), and: */
+export interface MasterEvents extends SupervisorEvents {
   realport: [data: { port?: number; protocol?: string }];
   'reload-worker': [];
   /** A user message sent `to: 'master'` (egg-cluster emitted it under its action name: D5). */
   message: [message: Envelope];
 }
 
-/** How long a (re)started agent may boot before the exception check counts it as missing. */
-export const AGENT_BOOT_GRACE_MS = 60_000;
+export { AGENT_BOOT_GRACE_MS } from './agents.js';
 
 const SIGNALS: CloseSignal[] = ['SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGHUP'];
 
@@ -75,7 +70,6 @@ export class Master extends EventEmitter<MasterEvents> {
   readonly registry = new WorkerRegistry();
   isStarted = false;
   closed = false;
-  isAllWorkerStarted = false;
 
   readonly #ready = new Ready();
   readonly #deps: MasterDeps;
@@ -85,15 +79,10 @@ export class Master extends EventEmitter<MasterEvents> {
   #realPort: number | undefined;
   #protocol: string;
   #appAddress = '';
-  #pool: AppPool | undefined;
-  #appStartTime = 0;
-  #startSuccessCount = 0;
-  #agentRestartTimer: NodeJS.Timeout | undefined;
-  /** App reforks waiting for their backoff. */
-  readonly #reforkTimers = new Set<NodeJS.Timeout>();
   #closing: Promise<void> | undefined;
   #startTimer: NodeJS.Timeout | undefined;
-  readonly #lifecycle: Lifecycle;
+  readonly #agents: AgentSupervisor;
+  readonly #apps: AppSupervisor;
   #exited = false;
   #sticky: StickyServer | undefined;
   readonly #reload: RollingReload;
@@ -147,7 +136,6 @@ export class Master extends EventEmitter<MasterEvents> {
       sendToParent: msg => host.sendToParent(msg),
       onMasterMessage: (msg, source) => this.#onMasterMessage(msg, source),
     });
-    this.#lifecycle = new Lifecycle(resolved.restartPolicy);
     this.#reload = new RollingReload({
       registry: this.registry,
       logger: this.logger,
@@ -156,7 +144,10 @@ export class Master extends EventEmitter<MasterEvents> {
       isClosed: () => this.closed,
       closeTimeoutMs: () => this.#closeTimeouts().app,
     });
-    this.#health = new HealthCheck(() => this.#healthCount(), count => this.#onException(count));
+    const ctx = this.#context(new Lifecycle(resolved.restartPolicy));
+    this.#apps = new AppSupervisor(ctx, this.#reload, address => this.#onAppsListening(address));
+    this.#agents = new AgentSupervisor(ctx, () => this.#apps.start(), () => this.#apps.allStarted);
+    this.#health = new HealthCheck(() => ({ ...this.registry.count(), agent: this.#agents.present() }), count => this.#onException(count));
     if (invalid) {
       this.closed = true;
       this.#ready.ready(invalid);
@@ -184,6 +175,36 @@ export class Master extends EventEmitter<MasterEvents> {
 
   get protocol(): string {
     return this.#protocol;
+  }
+
+  /** Every app worker of the first start listened (egg-cluster's name). */
+  get isAllWorkerStarted(): boolean {
+    return this.#apps.allStarted;
+  }
+
+  /** What the agent and app supervisors see of the master. */
+  #context(lifecycle: Lifecycle): MasterContext {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const master = this;
+    return {
+      options: this.options,
+      registry: this.registry,
+      messenger: this.messenger,
+      logger: this.logger,
+      lifecycle,
+      launcher: this.#deps.launcher,
+      isProduction: this.isProduction,
+      get closed() { return master.closed; },
+      get isStarted() { return master.isStarted; },
+      get realPort() { return master.#realPort; },
+      get protocol() { return master.#protocol; },
+      log: (message, ...args) => this.log(message, ...args),
+      route: (source, raw) => this.#onWorkerMessage(source, raw),
+      readyPayload: () => this.#readyPayload(),
+      failStart: err => this.#failStart(err),
+      shutdown: code => void this.#shutdown(code),
+      emit: (event, ...args) => (this.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args),
+    };
   }
 
   #start(): void {
@@ -231,7 +252,7 @@ export class Master extends EventEmitter<MasterEvents> {
       options.clusterPort = clusterPort;
       this.log('[master] detected cluster port: %s', clusterPort);
       if (stickyWorkerPort !== undefined) options.stickyWorkerPort = stickyWorkerPort;
-      if (!this.closed) this.#forkAgent();
+      if (!this.closed) this.#agents.fork();
     }, (err: unknown) => {
       this.#failStart(new ClusterStartError('ERR_CLUSTER_PORT',
         `[master] cannot find a free port for the cluster client: ${(err as Error)?.message}`, { cause: err }));
@@ -247,36 +268,6 @@ export class Master extends EventEmitter<MasterEvents> {
       this.options.startTimeout, this.registry.agentStarted ? 'yes' : 'no', listening, this.options.workers)));
   }
 
-  #forkAgent(): void {
-    const agent = this.#deps.launcher.forkAgent({ options: this.options });
-    this.registry.setAgent(agent);
-    if (this.options.startMode === 'worker_threads') {
-      this.log('[master] agent_worker#%s:%s start with worker_threads', agent.id, agent.workerId);
-    } else {
-      this.log('[master] agent_worker#%s:%s start with clusterPort:%s', agent.id, agent.workerId, this.options.clusterPort);
-    }
-    if (this.options.isDebug) {
-      this.messenger.send({
-        action: 'debug', to: 'parent', from: 'agent',
-        data: { debugPort: agent.debugPort, pid: agent.workerId, workerId: agent.workerId },
-      });
-    }
-    agent.on('message', raw => this.#onWorkerMessage(agent, raw));
-    agent.on('error', err => {
-      this.logger.error(new ClusterAgentWorkerError(agent.id, agent.workerId, this.registry.agentStarted ? 'started' : 'starting', err));
-    });
-    agent.once('exit', (code, signal) => this.#onAgentExit(agent, code, signal));
-  }
-
-  #forkAppWorkers(): void {
-    this.#appStartTime = Date.now();
-    this.#startSuccessCount = 0;
-    this.log('[master] start appWorker with args %j (%s)', [argvOptions(this.options)], this.options.startMode);
-    const pool = this.#deps.launcher.startApps({ options: this.options }, this.options.workers);
-    this.#pool = pool;
-    pool.on('fork', handle => this.#onAppFork(pool, handle));
-  }
-
   #onWorkerMessage(source: WorkerHandle, raw: unknown): void {
     const msg = normalizeMessage(raw, source.role);
     if (msg) this.messenger.send(msg, source);
@@ -286,7 +277,7 @@ export class Master extends EventEmitter<MasterEvents> {
   #onMasterMessage(msg: Envelope, source: WorkerHandle | undefined): void {
     switch (msg.action) {
       case 'agent-start':
-        if (source && source === this.registry.agent) this.#onAgentStart(source);
+        if (source && source === this.registry.agent) this.#agents.onStart(source);
         return;
       case 'realport': {
         // only a worker that is still starting says where it will listen
@@ -305,199 +296,8 @@ export class Master extends EventEmitter<MasterEvents> {
     }
   }
 
-  #onAgentStart(agent: WorkerHandle): void {
-    if (this.registry.agentStarted || this.closed) return;
-    this.registry.agentStarted = true;
-    this.#lifecycle.agentStarted();
-    if (this.isAllWorkerStarted) {
-      this.messenger.send({ action: 'egg-ready', to: 'agent', data: this.#readyPayload() });
-    }
-    this.messenger.send({ action: 'egg-pids', to: 'app', data: [agent.workerId] });
-    if (this.isStarted) {
-      this.messenger.send({ action: 'egg-pids', to: 'agent', data: this.registry.listeningWorkerIds() });
-    }
-    this.messenger.send({ action: 'agent-start', to: 'app' });
-    this.logger.info('[master] agent_worker#%s:%s started (%sms)', agent.id, agent.workerId, Date.now() - agent.startTime);
-    this.emit('agent-start');
-    if (!this.#pool) this.#forkAppWorkers();
-  }
-
-  #onAgentExit(agent: WorkerHandle, code: number | null, signal: NodeJS.Signals | null): void {
-    if (this.registry.agent !== agent) return;
-    const started = this.registry.agentStarted;
-    this.registry.setAgent(undefined);
-    if (this.closed) return;
-    this.emit('agent-exit', { code, signal });
-    this.messenger.send({ action: 'egg-pids', to: 'app', data: [] });
-    this.logger.error(new AgentWorkerDiedError(format('[master] agent_worker#%s:%s died (code: %s, signal: %s)',
-      agent.id, agent.workerId, code, signal)));
-    const action = this.#lifecycle.agentGone({ startTime: agent.startTime, started }, { closed: this.closed, launched: this.isStarted });
-    switch (action.type) {
-      case 'none':
-        return;
-      case 'fail-start':
-        this.logger.error('[master] agent_worker#%s:%s start fail, exiting with code:1', agent.id, agent.workerId);
-        this.#failStart(new ClusterStartError('ERR_CLUSTER_AGENT_START',
-          format('agent_worker#%s:%s died during startup (code: %s, signal: %s); its log above says why', agent.id, agent.workerId, code, signal)));
-        return;
-      case 'give-up':
-        this.logger.error('[master] agent_worker not restarted: options.restartPolicy.limit is 0; %s',
-          this.isProduction ? 'the exception check ends the cluster' : 'the app workers run without an agent');
-        break;
-      case 'restart': {
-        // egg-cluster waited a fixed 1 s, forever; here the first death restarts at once, an
-        // agent that keeps dying backs off, within a budget (options.restartPolicy)
-        if (action.budgetExhausted) {
-          this.logger.error('[master] agent_worker restart budget used up (%s restarts in %sms)',
-            this.#lifecycle.agents.config.limit, this.#lifecycle.agents.config.windowMs);
-        }
-        this.log('[master] try to start a new agent_worker after %ss ...', action.delayMs / 1000);
-        this.#agentRestartTimer = setTimeout(() => {
-          this.#agentRestartTimer = undefined;
-          if (this.closed) return; // D8: no new agent once shutdown began
-          this.logger.info('[master] new agent_worker starting...');
-          this.#forkAgent();
-        }, action.delayMs);
-        break;
-      }
-    }
-    this.messenger.send({ action: 'agent-worker-died', to: 'parent' });
-  }
-
-  #onAppFork(pool: AppPool, handle: WorkerHandle): void {
-    if (this.closed) {
-      // forked while closing (a refork racing the close): stop it
-      pool.setRefork(handle, false);
-      void handle.terminate(0);
-      return;
-    }
-    const entry = this.registry.addApp(handle);
-    // a worker forked by a reload is not replaced if it cannot start: the reload stops and
-    // the old worker keeps its slot (lifecycle.ts has every other rule)
-    entry.reloadFork = this.#reload.claimFork();
-    pool.setRefork(handle, this.#reforkable(entry));
-    handle.on('message', raw => this.#onWorkerMessage(handle, raw));
-    handle.on('listening', address => this.#onAppListening(handle, address));
-    handle.on('disconnect', () => {
-      // the worker stopped accepting (an uncaught exception: it finishes its requests, then
-      // exits up to 30 s later): its replacement starts now
-      entry.state = 'disconnected';
-      this.logger.info('[master] app_worker#%s:%s disconnect, suicide: %s, state: %s, current workers: %j',
-        handle.id, handle.workerId, handle.exitedAfterDisconnect, entry.state, this.registry.appIds());
-      this.#onAppGone(entry, 'disconnect', 'disconnected');
-    });
-    handle.on('error', err => this.logger.error(err));
-    handle.once('exit', (code, signal) => this.#onAppExit(handle, code, signal));
-    this.log('[master] app_worker#%s:%s start, state: %s, current workers: %j',
-      handle.id, handle.workerId, entry.state, this.registry.appIds());
-    if (this.options.isDebug) {
-      this.messenger.send({
-        action: 'debug', to: 'parent', from: 'app',
-        data: { debugPort: handle.debugPort, pid: handle.workerId, workerId: handle.workerId },
-      });
-    }
-  }
-
-  /**
-   * cfork's `disableRefork` hint, as egg-cluster set it: on while the cluster starts and for a
-   * worker the master stops; off for any other worker after launch, in every env. cfork logs a
-   * disconnect or exit at ERROR, and `don't fork new work`, for a worker whose death was not
-   * expected; INFO and `will be kill soon` otherwise.
-   */
-  #reforkable(entry: AppEntry): boolean {
-    return this.isAllWorkerStarted && !this.closed && !entry.reloadFork && !entry.stopping && !entry.devReload;
-  }
-
-  #appFacts(entry: AppEntry): AppFacts {
-    return {
-      startTime: entry.handle.startTime,
-      listenedAt: entry.listenedAt,
-      slot: entry.slot,
-      // old workers of a running reload are replaced by the reload itself
-      stopping: entry.stopping || entry.devReload,
-      reloadFork: entry.reloadFork,
-      replaced: entry.replaced,
-    };
-  }
-
-  /**
-   * An app worker disconnected or exited: apply the lifecycle's answer. Returns false when the
-   * start failed because of it.
-   */
-  #onAppGone(entry: AppEntry, cause: 'disconnect' | 'exit', what: string): boolean {
-    const action = this.#lifecycle.appGone(this.#appFacts(entry),
-      { allStarted: this.isAllWorkerStarted, closed: this.closed, production: this.isProduction }, cause);
-    const { handle } = entry;
-    switch (action.type) {
-      case 'fail-start':
-        return false;
-      case 'none':
-        return true;
-      case 'give-up':
-        entry.replaced = true;
-        this.logger.error('[master] app_worker#%s:%s not reforked: options.restartPolicy.limit is 0', handle.id, handle.workerId);
-        return true;
-      case 'refork':
-        break;
-    }
-    entry.replaced = true;
-    const pool = this.#pool;
-    if (!pool) return true;
-    if (action.budgetExhausted) {
-      const { limit, windowMs } = this.#lifecycle.apps.config;
-      this.logger.error('[master] app_worker refork budget used up (%s reforks in %sms): the next refork waits %sms',
-        limit, windowMs, action.delayMs);
-    }
-    this.log('[master] app_worker#%s:%s %s, refork %s', handle.id, handle.workerId, what,
-      action.delayMs > 0 ? `in ${action.delayMs}ms (${action.streak} quick deaths in a row)` : 'now');
-    if (action.delayMs <= 0) {
-      pool.refork(handle);
-      return true;
-    }
-    const timer = setTimeout(() => {
-      this.#reforkTimers.delete(timer);
-      if (!this.closed) pool.refork(handle);
-    }, action.delayMs);
-    this.#reforkTimers.add(timer);
-    return true;
-  }
-
-  #onAppListening(handle: WorkerHandle, address: ListeningAddress): void {
-    const entry = this.registry.app(handle);
-    if (!entry || entry.state !== 'starting' || this.closed) return;
-    if (typeof address !== 'object' || address === null) return;
-    const isUnixSocket = address.addressType === -1 || address.addressType === 'pipe';
-    // other servers of the app (debugPort, a websocket port…) are not the app's listener
-    const expected = this.options.sticky ? this.options.stickyWorkerPort : this.#realPort;
-    // worker_threads: each app thread listens on its own port of options.ports
-    const threadPorts = this.options.startMode === 'worker_threads' ? this.options.ports : [];
-    if (!isUnixSocket && (threadPorts.length
-      ? !threadPorts.includes(address.port as number)
-      : String(address.port) !== String(expected))) return;
-    entry.state = 'listening';
-    entry.listenedAt = Date.now();
-    entry.reloadFork = false;
-    this.logger.info('[master] app_worker#%s:%s listening on %j', handle.id, handle.workerId, address);
-    this.messenger.send({ action: 'egg-pids', to: 'agent', data: this.registry.listeningWorkerIds() });
-    const agent = this.registry.agent;
-    if (agent && this.registry.agentStarted) {
-      // @eggjs/cluster 3: a worker that starts after the agent still learns the agent pid
-      this.messenger.send({ action: 'egg-pids', to: 'app', receiverWorkerId: String(handle.workerId), data: [agent.workerId] });
-    }
-    this.#startSuccessCount++;
-    const remain = this.isAllWorkerStarted ? 0 : this.options.workers - this.#startSuccessCount;
-    this.log('[master] app_worker#%s:%s started at %s, remain %s (%sms)',
-      handle.id, handle.workerId, address.port ?? address.address, remain, Date.now() - this.#appStartTime);
-    this.emit('app-start', { workerId: handle.workerId, address });
-    if (this.isAllWorkerStarted) {
-      // a reforked worker: egg-ready to it alone, not again to every healthy worker (D13)
-      this.messenger.send({ action: 'egg-ready', to: 'app', receiverWorkerId: String(handle.workerId), data: this.#readyPayload() });
-      this.#pool?.setRefork(handle, this.#reforkable(entry));
-      return;
-    }
-    if (this.#startSuccessCount < this.options.workers) return;
-    this.isAllWorkerStarted = true;
-    for (const e of this.registry.apps.values()) this.#pool?.setRefork(e.handle, this.#reforkable(e));
+  /** The first start is complete: every app worker listens. */
+  #onAppsListening(address: ListeningAddress): void {
     const port = this.options.sticky ? this.#realPort : address.port;
     this.#appAddress = appAddress({ ...address, port, protocol: this.#protocol }, this.#host.env.HOST);
     if (this.options.sticky) {
@@ -548,47 +348,11 @@ export class Master extends EventEmitter<MasterEvents> {
     this.#ready.ready(true);
   }
 
-  #onAppExit(handle: WorkerHandle, code: number | null, signal: NodeJS.Signals | null): void {
-    const entry = this.registry.app(handle);
-    this.registry.removeApp(handle);
-    if (this.closed || !entry) return;
-    this.emit('app-exit', { workerId: handle.workerId, code, signal });
-    if (!entry.devReload) {
-      const message = format('[master] app_worker#%s:%s died (code: %s, signal: %s, suicide: %s, state: %s), current workers: %j',
-        handle.id, handle.workerId, code, signal, handle.exitedAfterDisconnect, 'dead', this.registry.appIds());
-      if (this.options.isDebug && signal === 'SIGKILL') {
-        this.logger.error(message);
-        this.logger.error('[master] worker kill by debugger, exiting...');
-        setTimeout(() => void this.#shutdown(0), 10);
-      } else {
-        this.logger.error(new AppWorkerDiedError(message));
-      }
-    }
-    this.messenger.send({ action: 'egg-pids', to: 'agent', data: this.registry.listeningWorkerIds() });
-    if (this.#onAppGone(entry, 'exit', format('exit (code: %s, signal: %s)', code, signal))) {
-      // a worker replaced by a reload did not die: egg-mock would fail the test on this message
-      if (this.isAllWorkerStarted && !entry.devReload) this.messenger.send({ action: 'app-worker-died', to: 'parent' });
-      return;
-    }
-    this.logger.error('[master] app_worker#%s:%s start fail, exiting with code:1', handle.id, handle.workerId);
-    this.#failStart(new ClusterStartError('ERR_CLUSTER_APP_START',
-      format('app_worker#%s:%s died during startup (code: %s, signal: %s); its log above says why', handle.id, handle.workerId, code, signal)));
-  }
-
   #onReload(): void {
     this.emit('reload-worker');
-    if (!this.#reload.running && (!this.isStarted || this.closed || !this.#pool)) return;
-    if (this.#pool) this.#reload.request(this.#pool, this.options.workers);
-  }
-
-  /** The exception check's view: the lifecycle decides whether the agent counts (D21). */
-  #healthCount(): { agent: number; worker: number } {
-    const count = this.registry.count();
-    const agent = this.registry.agent;
-    count.agent = this.#lifecycle.agentPresent(agent && {
-      started: this.registry.agentStarted, alive: agent.isAlive, startTime: agent.startTime,
-    }, AGENT_BOOT_GRACE_MS);
-    return count;
+    const pool = this.#apps.pool;
+    if (!this.#reload.running && (!this.isStarted || this.closed || !pool)) return;
+    if (pool) this.#reload.request(pool, this.options.workers);
   }
 
   #onException(count: { agent: number; worker: number }): void {
@@ -629,7 +393,7 @@ export class Master extends EventEmitter<MasterEvents> {
   #exit(code: number): void {
     if (this.#exited) return;
     this.#exited = true;
-    this.#pool?.dispose();
+    this.#apps.dispose();
     this.#host.exit(code);
     // an embedded master whose host does not end the process: stop listening to its signals
     // and parent, so a next Master in the same process is the only one that reacts
@@ -638,17 +402,15 @@ export class Master extends EventEmitter<MasterEvents> {
 
   /** The forced exit: every worker and every descendant of theirs, SIGKILL. */
   #killAllNow(): void {
-    for (const handle of this.registry.appHandles()) handle.forceKill();
-    this.registry.agent?.forceKill();
+    this.#apps.forceKill();
+    this.#agents.forceKill();
     this.#deps.launcher.killStragglers?.();
   }
 
   /** No more forks of any kind: pending reforks and agent restarts are cancelled. */
   #stopForking(): void {
-    clearTimeout(this.#agentRestartTimer);
-    this.#agentRestartTimer = undefined;
-    for (const timer of this.#reforkTimers) clearTimeout(timer);
-    this.#reforkTimers.clear();
+    this.#agents.stop();
+    this.#apps.stop();
   }
 
   /** Graceful close: app workers, then the agent, each within its timeout; then exit 0. */
@@ -687,7 +449,7 @@ export class Master extends EventEmitter<MasterEvents> {
     this.#sticky?.close();
     await stopWorkers({
       registry: this.registry,
-      pool: this.#pool,
+      pool: this.#apps.pool,
       logger: this.logger,
       log: (message, ...args) => this.log(message, ...args),
       timeouts: this.#closeTimeouts(),
