@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepares the compat proof (test/compat): builds egg-clutch, packs it into
-# .compat/egg-clutch.tgz and installs the real egg 3 and egg 4 apps, whose package.json
+# .compat/egg-clutch.tgz and installs the real egg 3, egg 4 and egg 4 TypeScript apps, whose package.json
 # swap that tarball in with npm `overrides` for `egg-cluster` / `@eggjs/cluster`.
 #
 #   bash scripts/compat-setup.sh                 # then:
@@ -121,4 +121,5 @@ install_app() {
 
 install_app egg3-app egg-cluster
 install_app egg4-app @eggjs/cluster
+install_app egg4-ts-app @eggjs/cluster
 log "done"

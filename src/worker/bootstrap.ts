@@ -177,11 +177,27 @@ export interface FrameworkInstance {
   config?: { cluster?: { listen?: { port?: unknown; hostname?: string; path?: string }; https?: Record<string, unknown> } };
 }
 
+/** True when the app's package.json says `"type": "module"`. */
+export function isESMApp(baseDir: string): boolean {
+  try {
+    return (JSON.parse(fs.readFileSync(path.join(baseDir, 'package.json'), 'utf8')) as { type?: unknown }).type === 'module';
+  } catch {
+    return false;
+  }
+}
+
 /** Load the framework and return the class it must export, with a message that says how to fix it. */
 export async function loadFramework(options: ResolvedOptions, exportName: 'Application' | 'Agent', also: string[] = []): Promise<Constructor> {
   let framework: Record<string, unknown>;
   try {
-    framework = await importModule(options.framework, options.baseDir) as Record<string, unknown>;
+    // An ESM app ("type": "module", e.g. every egg 4 TypeScript app on @eggjs/tsconfig) runs on
+    // the framework's ESM build, as under @eggjs/cluster (egg-bin and @eggjs/mock import egg
+    // from ESM, and it forks its ESM worker entries): egg 4's CommonJS build require()s the
+    // app's own files, which fails for ES modules (ERR_REQUIRE_ESM) before the app starts.
+    const esmEntry = isESMApp(options.baseDir) ? resolveImport(options.framework, [options.baseDir, process.cwd()]) : undefined;
+    framework = (esmEntry
+      ? await import(pathToFileURL(esmEntry).href)
+      : await importModule(options.framework, options.baseDir)) as Record<string, unknown>;
   } catch (err) {
     throw new Error(`framework ${options.framework} failed to load: ${(err as Error).message}`, { cause: err });
   }

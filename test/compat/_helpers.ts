@@ -12,6 +12,7 @@ import { detectPort } from 'detect-port';
 export const COMPAT_DIR = __dirname;
 export const EGG3_APP = path.join(COMPAT_DIR, 'egg3-app');
 export const EGG4_APP = path.join(COMPAT_DIR, 'egg4-app');
+export const EGG4_TS_APP = path.join(COMPAT_DIR, 'egg4-ts-app');
 
 /** Fails with a useful message unless scripts/compat-setup.sh installed egg-clutch as `dep` in `app`. */
 export function assertInstalled(app: string, dep: string): void {
@@ -266,4 +267,26 @@ export function get(url: string, timeoutMs = 5000): Promise<HttpResult> {
     req.on('timeout', () => req.destroy(new Error(`GET ${url} timed out after ${timeoutMs}ms`)));
     req.on('error', reject);
   });
+}
+
+/** True while a process with this pid exists (a zombie counts until its parent reaps it). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Waits until none of `pids` is alive; SIGKILLs and fails if one is. */
+export async function assertPidsGone(pids: Iterable<number>, timeoutMs: number, what: string): Promise<void> {
+  const list = [...new Set(pids)];
+  try {
+    await waitUntil(() => list.every(pid => !isAlive(pid)), timeoutMs, `every pid of ${what} (${list.join(', ')}) to exit`);
+  } catch (err) {
+    const left = list.filter(isAlive);
+    for (const pid of left) killPid(pid, 'SIGKILL');
+    throw new Error(`${(err as Error).message}; still alive: ${left.join(', ')}`);
+  }
 }

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import {
-  bin, freePort, get, killPid, processesWith, assertNoProcessWith, start, tmpHome, toolEnv, waitUntil,
+  bin, freePort, get, killGroup, killPid, processesWith, assertNoProcessWith, start, tmpHome, toolEnv, waitUntil,
 } from './_helpers.js';
 
 export interface ScriptsCase {
@@ -30,16 +30,33 @@ export interface Started {
   masterPid: number;
 }
 
+export interface StartExtra {
+  /** more arguments for `start` */
+  args?: string[];
+  /** more environment (NODE_OPTIONS included: toolEnv drops only the test runner's own) */
+  env?: NodeJS.ProcessEnv;
+}
+
 /** `<bin> start --daemon --title=T --workers=2 --port=P`; resolves once the tool exited 0. */
-export async function daemonStart(c: ScriptsCase, label: string): Promise<Started> {
+export async function daemonStart(c: ScriptsCase, label: string, extra: StartExtra = {}): Promise<Started> {
   const title = uniqueTitle(label);
   const port = await freePort();
   const home = tmpHome(label);
-  const proc = start(bin(c.app, c.binName), ['start', '--daemon', `--title=${title}`, '--workers=2', `--port=${port}`], {
+  const proc = start(bin(c.app, c.binName), ['start', '--daemon', `--title=${title}`, '--workers=2', `--port=${port}`, ...extra.args ?? []], {
     cwd: c.app,
-    env: toolEnv(home),
+    env: toolEnv(home, extra.env),
   });
-  const exit = await proc.waitExit(120_000);
+  let exit;
+  try {
+    exit = await proc.waitExit(120_000);
+  } catch (err) {
+    // the tool waits up to its own --timeout (5 min) for egg-ready: do not leave it behind
+    killGroup(proc.pid, 'SIGKILL');
+    for (const p of processesWith(`"title":"${title}"`)) killPid(p.pid, 'SIGKILL');
+    const log = path.join(home, 'logs', 'master-stdout.log');
+    const tail = fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').slice(-8).join('\n') : '(no master-stdout.log)';
+    throw new Error(`${(err as Error).message}\nlast lines of ${log}:\n${tail}`, { cause: err });
+  }
   assert.deepEqual(exit, { code: 0, signal: null }, `${c.binName} start --daemon failed:\n${proc.output()}`);
   assert.match(proc.output(), new RegExp(`egg started on http://127\\.0\\.0\\.1:${port}`), 'the tool prints the address of egg-ready');
   const masters = processesWith(`"title":"${title}"`).filter(p => p.args.includes('start-cluster'));
