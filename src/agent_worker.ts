@@ -5,10 +5,9 @@
  * (after agent.close()), 110 when the master disappears, 1 on a start error (after
  * agent.close() too). Thread: the master's graceful-exit message stands in for SIGTERM.
  */
-import { graceful } from 'graceful-process';
 import { createConsoleLogger } from './logger.js';
 import {
-  createGracefulClose, loadFramework, loadRequires, onThreadGracefulExit, whenStarted, workerCloseTimeout,
+  installWorkerClose, loadFramework, loadRequires, whenStarted, workerCloseTimeout,
   type FrameworkInstance,
 } from './worker/bootstrap.js';
 import { createWorkerIO } from './worker/io.js';
@@ -17,32 +16,17 @@ const LABEL = 'agent_worker';
 const logger = createConsoleLogger(process.env.EGG_AGENT_WORKER_LOGGER_LEVEL);
 const io = createWorkerIO();
 let agent: FrameworkInstance | undefined;
-const close = createGracefulClose({
+const close = installWorkerClose(io, {
   logger,
   label: LABEL,
   timeoutMs: workerCloseTimeout('agent', process.env),
   beforeExit: async () => {
     await agent?.close();
   },
-  exit: code => {
-    // a thread has no graceful-process to log its exit
-    if (io.isThread) logger[code === 0 ? 'info' : 'error']('[%s] exit with code:%s', LABEL, code);
-    process.exit(code);
-  },
+  exit: code => process.exit(code),
 });
 
-if (io.isThread) {
-  onThreadGracefulExit(io, close, logger, LABEL);
-} else {
-  // Ctrl-C and a closed terminal reach the whole process group: the master decides when and
-  // in which order workers stop (app workers drain first, then the agent).
-  process.on('SIGINT', () => {});
-  process.on('SIGHUP', () => {});
-  // `sigterm: 'always'`: a SIGTERM sent to the whole process group (systemd
-  // KillMode=control-group, `kill -TERM -<pgid>`, tini -g) is followed by the master's own;
-  // the second must not kill the agent in the middle of its close (graceful-process's
-  // default `once` leaves it to the default action).
-  graceful({ logger, label: LABEL, timeout: workerCloseTimeout('agent', process.env), beforeExit: close.beforeExit, sigterm: 'always' });
+if (!io.isThread) {
   // The master is gone (SIGKILL, crash): graceful-process runs agent.close() and exits 110;
   // don't let a slow close keep an orphan around for more than 1.5 s.
   process.once('disconnect', () => setTimeout(() => process.exit(110), 1500).unref());

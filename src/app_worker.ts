@@ -9,10 +9,9 @@
 import type http from 'node:http';
 import type { ListenOptions, Socket } from 'node:net';
 import { DRAIN_BARRIER_ACTION, LISTENING_ACTION, STICKY_CONNECTION } from './protocol.js';
-import { graceful } from 'graceful-process';
 import { createConsoleLogger } from './logger.js';
 import {
-  createGracefulClose, loadFramework, loadRequires, onThreadGracefulExit, whenStarted, workerCloseTimeout,
+  installWorkerClose, loadFramework, loadRequires, whenStarted, workerCloseTimeout,
   type FrameworkInstance,
 } from './worker/bootstrap.js';
 import { createAppServer, Drainer, planListen } from './worker/app_server.js';
@@ -25,7 +24,7 @@ const io = createWorkerIO();
 const gracefulTimeout = workerCloseTimeout('app', process.env);
 let app: FrameworkInstance | undefined;
 let drainer: Drainer | undefined;
-const close = createGracefulClose({
+const close = installWorkerClose(io, {
   logger,
   label: LABEL,
   timeoutMs: gracefulTimeout,
@@ -34,26 +33,8 @@ const close = createGracefulClose({
     await drainer?.drain(Math.floor(gracefulTimeout / 2));
     await app?.close();
   },
-  exit: code => {
-    // a thread has no graceful-process to log its exit
-    if (io.isThread) logger[code === 0 ? 'info' : 'error']('[%s] exit with code:%s', LABEL, code);
-    process.exit(code);
-  },
+  exit: code => process.exit(code),
 });
-
-if (io.isThread) {
-  onThreadGracefulExit(io, close, logger, LABEL);
-} else {
-  // Ctrl-C and a closed terminal reach the whole process group: the master decides when and
-  // in which order workers stop (app workers drain first, then the agent).
-  process.on('SIGINT', () => {});
-  process.on('SIGHUP', () => {});
-  // `sigterm: 'always'`: a SIGTERM sent to the whole process group (systemd
-  // KillMode=control-group, `kill -TERM -<pgid>`, tini -g) is followed by the master's own;
-  // the second must not kill the worker while it drains (graceful-process's default `once`
-  // leaves it to the default action, which resets the requests in flight).
-  graceful({ logger, label: LABEL, timeout: gracefulTimeout, beforeExit: close.beforeExit, sigterm: 'always' });
-}
 
 /** One round trip with the master (process mode): see DRAIN_BARRIER_ACTION. Threads need none. */
 function drainBarrier(timeoutMs = 1000): Promise<void> {

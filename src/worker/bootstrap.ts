@@ -3,6 +3,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { closeTimeouts, type ResolvedOptions } from '../options.js';
 import type { Logger } from '../logger.js';
+import { graceful } from 'graceful-process';
 import { GRACEFUL_EXIT_ACTION, type WorkerIO } from './io.js';
 
 const IMPORT_CONDITIONS = new Set(['node', 'import', 'default']);
@@ -282,6 +283,36 @@ export function onThreadGracefulExit(io: WorkerIO, close: GracefulClose, logger:
     logger.info('[%s] receive graceful-exit from the master (worker_threads), closing', label);
     close.closeAndExit(0);
   });
+}
+
+/**
+ * The close of a worker entry, wired to what ends it: in a process, SIGTERM through
+ * graceful-process; in a thread, the master's graceful-exit message. Both entries use it.
+ */
+export function installWorkerClose(io: WorkerIO, opts: GracefulCloseOptions): GracefulClose {
+  const { logger, label } = opts;
+  const close = createGracefulClose({
+    ...opts,
+    exit: code => {
+      // a thread has no graceful-process to log its exit
+      if (io.isThread) logger[code === 0 ? 'info' : 'error']('[%s] exit with code:%s', label, code);
+      opts.exit(code);
+    },
+  });
+  if (io.isThread) {
+    onThreadGracefulExit(io, close, logger, label);
+    return close;
+  }
+  // Ctrl-C and a closed terminal reach the whole process group: the master decides when and
+  // in which order workers stop (app workers drain first, then the agent).
+  process.on('SIGINT', () => {});
+  process.on('SIGHUP', () => {});
+  // `sigterm: 'always'`: a SIGTERM sent to the whole process group (systemd
+  // KillMode=control-group, `kill -TERM -<pgid>`, tini -g) is followed by the master's own;
+  // the second must not kill the worker while it closes (graceful-process's default `once`
+  // leaves it to the default action, which resets the requests in flight).
+  graceful({ logger, label, timeout: opts.timeoutMs, beforeExit: close.beforeExit, sigterm: 'always' });
+  return close;
 }
 
 /**
