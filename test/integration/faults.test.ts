@@ -70,14 +70,19 @@ describe('capacity after faults', () => {
     const load = startLoad(`http://127.0.0.1:${port}/`, { concurrency: 16, maxMs: 60_000 });
     const recoveries: number[] = [];
     const KILLS = 8;
+    // when each worker was seen listening: the victims are workers that served, i.e. listened
+    // at least restartPolicy.minUptimeMs (1 s) ago, the rule under test
+    const listenedAt = new Map(run.appPids.map(pid => [pid, Date.now()]));
     for (let i = 0; i < KILLS; i++) {
       const before = run.appPids.length;
       // the oldest live worker: it has served the longest
       const victim = run.appPids.find(pid => isAlive(pid))!;
+      while (Date.now() - listenedAt.get(victim)! < 1100) await new Promise(resolve => setTimeout(resolve, 20));
       const since = run.mark();
       const killedAt = Date.now();
       process.kill(victim, 'SIGKILL');
-      await run.waitForOutput(new RegExp(`app_worker#${before + 1}:\\d+ started at`), 15_000, { since });
+      const started = await run.waitForOutput(new RegExp(`app_worker#${before + 1}:(\\d+) started at`), 15_000, { since });
+      listenedAt.set(Number(started[1]), Date.now());
       recoveries.push(Date.now() - killedAt);
     }
     const result = await load.stop();
