@@ -190,7 +190,9 @@ describe('deploy/kubernetes', () => {
     const env = podEnv(container);
     const workdir = runtime.filter(i => i.op === 'WORKDIR').pop()!.args;
     const baseDir = path.posix.join(workdir, 'example');
-    const needed = [env.HOME!, `${baseDir}/run`, `${baseDir}/.egg`, '/tmp'];
+    // egg 3's logs go to <EGG_HOME or the passwd home of the uid>/logs: EGG_HOME must be set and mounted
+    assert.ok(env.EGG_HOME, 'EGG_HOME set: egg ignores $HOME and takes the passwd entry of runAsUser otherwise');
+    const needed = [env.HOME!, env.EGG_HOME, `${baseDir}/run`, `${baseDir}/.egg`, '/tmp'];
     const volumes = new Map<string, any>((pod.volumes as any[]).map(v => [v.name, v]));
     for (const dir of needed) {
       const mount = (container.volumeMounts as any[]).find(m => m.mountPath === dir);
@@ -219,6 +221,8 @@ describe('deploy/Dockerfile (read, not built: no Docker engine here)', () => {
     assert.deepEqual(cmd?.slice(0, 1), ['node'], 'CMD in exec form, node directly');
     assert.equal(imageEnv.NODE_ENV, 'production');
     assert.equal(imageEnv.EGG_SERVER_ENV, 'prod');
+    // egg-static mkdirs <baseDir>/app/public at boot when it is missing: the read-only image must have it
+    assert.ok(runs.some(r => /\bmkdir\b[^&|;]*\bexample\/app\/public\b/.test(r)), 'the image creates example/app/public');
     console.log('ENTRYPOINT %j CMD %j USER %s', entrypoint, cmd, user);
   });
 
