@@ -20,6 +20,7 @@ import { normalizeMessage, type Envelope, type ListeningAddress } from './protoc
 import { redactOptions } from './redact.js';
 import { appAddress, enableCompileCache } from './address.js';
 import { logStartup } from './startup_log.js';
+import { warnIfPid1 } from './pid1.js';
 import { stopWorkers } from './shutdown.js';
 import { WorkerRegistry } from './registry.js';
 import { availableCpus } from './cpus.js';
@@ -211,6 +212,7 @@ export class Master extends EventEmitter<MasterEvents> {
     const { options, framework, logger } = this;
     const host = this.#host;
     logStartup({ logger, log: (m, ...a) => this.log(m, ...a) }, framework, options, this.isProduction, host.env.NODE_ENV);
+    warnIfPid1(logger, host.pid);
 
     for (const signal of SIGNALS) host.onSignal(signal, () => this.#onSignal(signal));
     host.onSignal('SIGUSR2', () => {

@@ -11,7 +11,7 @@ import type { Logger } from './logger.js';
 export const PID1_WARNING =
   '[master] running as PID 1 (no init process in this container): orphaned processes that exit stay zombies, ' +
   'because Node.js reaps only its own children. Start the master under an init: ' +
-  'tini (ENTRYPOINT ["tini", "-g", "--"]), `docker run --init`, or Kubernetes `shareProcessNamespace: true`';
+  'tini (ENTRYPOINT ["tini", "--"]), `docker run --init`, or Kubernetes `shareProcessNamespace: true`';
 
 /**
  * Logs PID1_WARNING through the master's logger when `pid` is 1; the master calls it once
