@@ -3,13 +3,20 @@ import { closeTimeouts, type ResolvedOptions } from '../options.js';
 import type { Logger } from '../logger.js';
 import { GRACEFUL_EXIT_ACTION, type WorkerIO } from './io.js';
 
+/**
+ * require() refuses an ES module with ERR_REQUIRE_ESM before Node 20.19 / 22.12; from there on
+ * it loads one, except a graph with top-level await (ERR_REQUIRE_ASYNC_MODULE, nothing
+ * evaluated yet). Both mean "import() it".
+ */
+const IMPORT_INSTEAD = new Set(['ERR_REQUIRE_ESM', 'ERR_REQUIRE_ASYNC_MODULE']);
+
 /** `require`, or `import()` for an ES module, of a path or package name resolved from baseDir. */
 export async function importModule(spec: string, baseDir: string): Promise<unknown> {
   const resolved = require.resolve(spec, { paths: [baseDir, process.cwd()] });
   try {
     return require(resolved) as unknown;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ERR_REQUIRE_ESM') throw err;
+    if (!IMPORT_INSTEAD.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
     return import(pathToFileURL(resolved).href) as Promise<unknown>;
   }
 }
