@@ -12,6 +12,9 @@
  *   ERR_REQUIRE_ESM): both must fall back to import(), for options.require and the framework.
  * - SO_REUSEPORT (`listen({ reusePort })`, Node >= 22.12): worker_threads app threads share
  *   one port.
+ * - http.Server#close (Node 26): it also resets a connection accepted a moment before whose
+ *   first request has not arrived (22 and 24 serve it). A worker that stops accepting while
+ *   node:cluster hands it connections must close the net.Server only (egg-clutch's Drainer).
  * - module.enableCompileCache (Node >= 22.1): the master and its workers share
  *   <baseDir>/.egg/compile-cache; a baseDir where it cannot be made starts as usual, quietly.
  */
@@ -213,6 +216,17 @@ for (const { label, execPath, version, skip } of LINES) {
       assert.equal((await servedBy(`http://127.0.0.1:${port}/`, 2)).size, 2, 'both app workers serve');
       await stop(run);
       assert.equal(run.stderr, '', run.context());
+    });
+
+    test('a connection accepted just before the close, its request not yet sent, is served (the Drainer)', T, t => {
+      const script = path.join(HERE, 'close_before_request.js');
+      const run = (how: string): { version: string; status: string; error: string | null } =>
+        JSON.parse(execFileSync(execPath ?? process.execPath, [script, how], { encoding: 'utf8', timeout: 20_000 }));
+      const drained = run('drainer');
+      assert.equal(drained.version, version);
+      assert.deepEqual([drained.status, drained.error], ['HTTP/1.1 200 OK', null]);
+      const plain = run('http');
+      t.diagnostic(`${version}: http.Server#close() ${plain.status ? `leaves it served (${plain.status})` : `resets it (${plain.error ?? 'closed, no response'})`}`);
     });
 
     const noReusePort = reusePortSupport(version, process.platform);
