@@ -1,7 +1,9 @@
 /**
- * egg-clutch on other Node.js versions than the one running the tests: the engines floor
- * (18.19.0) and Node 22 (where `listen({ reusePort })` exists). The binaries come from the
- * npm registry (scripts/runtimes-setup.sh); the master — and so every worker — runs on them.
+ * A smoke of egg-clutch on other Node.js versions than the one running the tests: the engines
+ * floor (18.19.0), and 22, 24 and 26 (where `listen({ reusePort })` exists; the whole
+ * integration suite runs on those lines too, test/runtimes/run_integration.ts). The binaries
+ * come from the npm registry (scripts/runtimes-setup.sh); the master — and so every worker —
+ * runs on them.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -34,7 +36,7 @@ async function pidsServing(url: string, tries = 30): Promise<Set<number>> {
   return pids;
 }
 
-for (const [version, expectReusePort] of [['18.19.0', false], ['22', true]] as const) {
+for (const [version, expectReusePort] of [['18.19.0', false], ['22', true], ['24', true], ['26', true]] as const) {
   const execPath = binary(version);
   const skip = execPath ? false : `no Node.js ${version} binary in .runtimes (run scripts/runtimes-setup.sh; Linux x64 only)`;
 
