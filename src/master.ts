@@ -90,6 +90,8 @@ export class Master extends EventEmitter<MasterEvents> {
   readonly #reload: RollingReload;
   #closeStartedAt = 0;
   #logMethod: 'info' | 'debug';
+  /** shutdownDelay's timer: a forced exit cancels it. */
+  #delayTimer: NodeJS.Timeout | undefined;
   /** ops (issue 10): the status server and worker reports; undefined unless options.status. */
   readonly #ops: OpsHooks | undefined;
 
@@ -439,6 +441,7 @@ export class Master extends EventEmitter<MasterEvents> {
     if (this.#exited) return;
     this.#exited = true;
     this.#apps.dispose();
+    clearTimeout(this.#delayTimer);
     this.#ops?.dispose(); // ops hook: the status server closes with the master
     this.#host.exit(code);
     // an embedded master whose host does not end the process: stop listening to its signals
@@ -478,7 +481,9 @@ export class Master extends EventEmitter<MasterEvents> {
         // the workers keep serving (and accepting) while the load balancer takes this
         // endpoint out; a second signal meanwhile is the forced exit, as in any close
         this.logger.info('[master] shutdownDelay: app workers keep serving for %sms, then the drain starts', delayMs);
-        await new Promise(resolve => setTimeout(resolve, delayMs));
+        await new Promise(resolve => {
+          this.#delayTimer = setTimeout(resolve, delayMs);
+        });
         if (this.#exited) return;
       }
       try {

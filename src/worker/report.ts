@@ -90,6 +90,11 @@ export class WorkerReporter {
     this.#timer.unref();
   }
 
+  /** Event-loop delay samples taken since the last collect(). */
+  get delaySamples(): number {
+    return this.#delay?.count ?? 0;
+  }
+
   stop(): void {
     clearInterval(this.#timer);
     this.#timer = undefined;
