@@ -157,6 +157,48 @@ describe('ops hook: the status server', () => {
     assert.equal(status.agent.state, 'starting');
   });
 
+  it('/livez turns 503 when the master cannot recover: an agent that is not restarted (limit 0), three checks later', async () => {
+    const port = await detectPort();
+    mock.timers.enable({ apis: ['setInterval', 'Date'], now: 1_000_000 });
+    try {
+      const c = await startFakeCluster({ options: { status: { port }, workers: 1, env: 'local', restartPolicy: { limit: 0 } } });
+      clusters.push(c);
+      await until(() => c.logger.has('status server listening'), 'the status server listens');
+      c.launcher.agent!.die(1, null);
+      await flush();
+      assert.ok(c.logger.has('agent_worker not restarted'));
+      mock.timers.tick(20_000);
+      assert.deepEqual(await get(port, '/livez'), { status: 200, body: 'ok\n', type: 'text/plain; charset=utf-8' }, 'two checks missed');
+      mock.timers.tick(10_000);
+      assert.deepEqual(await get(port, '/livez'),
+        { status: 503, body: 'no agent for 3 exception checks in a row\n', type: 'text/plain; charset=utf-8' });
+      assert.equal((await get(port, '/readyz')).status, 200, 'the app workers still serve');
+    } finally {
+      mock.timers.reset();
+    }
+  });
+
+  it('/livez turns 503 when no app worker has listened for 30 s', async () => {
+    const port = await detectPort();
+    mock.timers.enable({ apis: ['setInterval', 'Date'], now: 1_000_000 });
+    try {
+      const c = await startFakeCluster({ options: { status: { port }, workers: 1, env: 'local' } });
+      clusters.push(c);
+      await until(() => c.logger.has('status server listening'), 'the status server listens');
+      c.launcher.apps[0]!.die(1, null); // local env: not reforked
+      await flush();
+      mock.timers.tick(29_000);
+      assert.equal((await get(port, '/livez')).status, 200);
+      assert.deepEqual(await get(port, '/readyz'), { status: 503, body: 'no app worker listening\n', type: 'text/plain; charset=utf-8' });
+      mock.timers.tick(1000);
+      const res = await get(port, '/livez');
+      assert.equal(res.status, 503);
+      assert.match(res.body, /^no app worker listening for 30000 ms/);
+    } finally {
+      mock.timers.reset();
+    }
+  });
+
   it('a status port in use is a start error: exit 1, nothing left running', async () => {
     const blocker = http.createServer();
     await new Promise<void>(resolve => blocker.listen(0, '127.0.0.1', resolve));
