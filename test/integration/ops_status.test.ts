@@ -168,6 +168,22 @@ describe('status server (real processes)', () => {
     assert.match(gone.stderr, /cannot read the status of http:\/\/127\.0\.0\.1:\d+: .*ECONNREFUSED/);
   });
 
+  test('worker_threads: each app thread reports too (rss is the process\'s, pid the thread id)', T, async t => {
+    const [p1, p2, statusPort] = [await freePort(), await freePort(), await freePort()];
+    const run = runCluster(fakeApp('ops-block', { startMode: 'worker_threads', ports: [p1, p2], status: { port: statusPort } }));
+    await run.ready();
+    assert.equal((await httpGet(`http://127.0.0.1:${p1}/`)).status, 200);
+    const status = await pollUntil(statusOf(statusPort),
+      s => s.workers.length === 2 && s.workers.every((w: any) => w.rss !== null) && s.workers.some((w: any) => w.requests >= 1),
+      10_000, 'a report from each thread');
+    assert.equal(status.master.pid, run.pid);
+    assert.deepEqual(status.workers.map((w: any) => w.state), ['listening', 'listening']);
+    assert.equal(status.workers.reduce((n: number, w: any) => n + w.requests, 0), 1);
+    t.diagnostic(`/status (threads): ${JSON.stringify(status.workers)}`);
+    run.kill('SIGTERM');
+    assert.deepEqual(await run.waitForExit(15_000), { code: 0, signal: null }, run.context());
+  });
+
   for (const [name, options, env, pattern] of [
     ['status: { port: "x" }', { status: { port: 'x' } }, {}, /options\.status\.port must be a port number from 1 to 65535, got "x"/],
     ['shutdownDelay: -1', { shutdownDelay: -1 }, {}, /options\.shutdownDelay must be a number of milliseconds from 0/],
