@@ -17,6 +17,7 @@ import {
 import { createAppServer, Drainer, planListen } from './worker/app_server.js';
 import { createWorkerIO } from './worker/io.js';
 import { StickyAcks } from './sticky.js';
+import { WorkerReporter } from './worker/report.js';
 
 const LABEL = 'app_worker';
 const logger = createConsoleLogger(process.env.EGG_APP_WORKER_LOGGER_LEVEL);
@@ -71,6 +72,9 @@ function startError(err?: unknown): void {
 async function main(): Promise<void> {
   const options = await io.receiveOptions();
   if (!options) process.exit(0);
+  // the master's status server shows what each worker reports (issue 10): only when it is on
+  const reporter = options.status ? new WorkerReporter(message => io.send(message)) : undefined;
+  reporter?.start();
   let instance: FrameworkInstance;
   try {
     await loadRequires(options);
@@ -161,6 +165,7 @@ async function main(): Promise<void> {
       debugServer.listen(opts!.debugPort);
       servers.push(debugServer);
     }
+    if (reporter) for (const s of servers) reporter.track(s);
     return new Drainer(servers, () => drainBarrier());
   }
 }

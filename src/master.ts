@@ -31,6 +31,8 @@ import type { MasterContext, SupervisorEvents } from './master_context.js';
 import { RollingReload } from './reload.js';
 import { checkHttpsFiles, checkWorkerFiles } from './option_files.js';
 import { routeStickyConnection, StickyServer } from './sticky.js';
+// types only: src/ops is loaded (require) only when options.status is set
+import type { ClusterStatus, OpsHooks } from './ops/index.js';
 
 /** The seams: tests and embedders replace any of them. */
 export interface MasterDeps {
@@ -89,6 +91,10 @@ export class Master extends EventEmitter<MasterEvents> {
   readonly #reload: RollingReload;
   #closeStartedAt = 0;
   #logMethod: 'info' | 'debug';
+  /** shutdownDelay's timer: a forced exit cancels it. */
+  #delayTimer: NodeJS.Timeout | undefined;
+  /** ops (issue 10): the status server and worker reports; undefined unless options.status. */
+  readonly #ops: OpsHooks | undefined;
 
   constructor(options?: ClusterOptions, deps: Partial<MasterDeps> = {}) {
     super();
@@ -115,8 +121,24 @@ export class Master extends EventEmitter<MasterEvents> {
       this.framework = { path: '', name: 'egg', version: 'unknown' };
     }
     this.options = resolved;
+    let launcher = deps.launcher ?? createLauncher(resolved, this.logger, (message, ...args) => this.log(message, ...args));
+    // ---- ops hook (issue 10): only when options.status is set is src/ops loaded at all ----
+    if (!invalid && resolved.status) {
+      const { createOps } = require('./ops/index.js') as typeof import('./ops/index.js');
+      this.#ops = createOps({
+        pid: host.pid,
+        startTime: this.#startTime,
+        registry: this.registry,
+        status: resolved.status,
+        logger: this.logger,
+        production: isProductionEnv(resolved.env, env.NODE_ENV),
+        started: () => this.isStarted,
+        agentPresent: () => this.#agents.present(),
+      });
+      launcher = this.#ops.observe(launcher);
+    }
     this.#deps = {
-      launcher: deps.launcher ?? createLauncher(resolved, this.logger, (message, ...args) => this.log(message, ...args)),
+      launcher,
       host,
       logger: this.logger,
       detectPort: deps.detectPort ?? (() => detectPort()),
@@ -148,7 +170,11 @@ export class Master extends EventEmitter<MasterEvents> {
     const ctx = this.#context(new Lifecycle(resolved.restartPolicy));
     this.#apps = new AppSupervisor(ctx, this.#reload, address => this.#onAppsListening(address));
     this.#agents = new AgentSupervisor(ctx, () => this.#apps.start(), () => this.#apps.allStarted);
-    this.#health = new HealthCheck(() => ({ ...this.registry.count(), agent: this.#agents.present() }), count => this.#onException(count));
+    this.#health = new HealthCheck(() => {
+      const count = { ...this.registry.count(), agent: this.#agents.present() };
+      this.#ops?.exceptionCheck(count); // ops hook: /livez follows the exception check
+      return count;
+    }, count => this.#onException(count));
     if (invalid) {
       this.closed = true;
       this.#ready.ready(invalid);
@@ -181,6 +207,14 @@ export class Master extends EventEmitter<MasterEvents> {
   /** Every app worker of the first start listened (egg-cluster's name). */
   get isAllWorkerStarted(): boolean {
     return this.#apps.allStarted;
+  }
+
+  /**
+   * What the status server's /status answers (issue 10): the master, the agent and each app
+   * worker with its last report. Undefined when options.status is not set.
+   */
+  status(): ClusterStatus | undefined {
+    return this.#ops?.status();
   }
 
   /** What the agent and app supervisors see of the master. */
@@ -249,6 +283,16 @@ export class Master extends EventEmitter<MasterEvents> {
     }
     this.#startTimer = setTimeout(() => this.#onStartTimeout(), options.startTimeout);
     this.#startTimer.unref?.();
+    // ops hook: the status server answers from the start (startup probes), until the exit
+    this.#ops?.listen().then(({ host: address, port }) => {
+      this.logger.info('[master] status server listening on http://%s:%s (GET /livez, /readyz, /status)',
+        address.includes(':') ? `[${address}]` : address, port);
+    }, (err: NodeJS.ErrnoException) => {
+      const { host: address, port } = options.status!;
+      const hint = err.code === 'EADDRINUSE' ? `: port ${port} is in use by another process; stop it or choose another options.status.port (EGG_CLUSTER_STATUS_PORT)` : '';
+      this.#failStart(new ClusterStartError('ERR_CLUSTER_PORT',
+        `[master] status server cannot listen on ${address}:${port}${hint} (${err.message})`, { cause: err }));
+    });
     const detect = this.#deps.detectPort;
     Promise.all([detect(), options.sticky ? detect() : undefined]).then(([clusterPort, stickyWorkerPort]) => {
       options.clusterPort = clusterPort;
@@ -347,6 +391,7 @@ export class Master extends EventEmitter<MasterEvents> {
     this.messenger.send({ action: 'egg-ready', to: 'app', data: payload });
     this.messenger.send({ action: 'egg-ready', to: 'agent', data: payload });
     if (this.isProduction) this.#health.start();
+    this.#ops?.ready(); // ops hook: /readyz can answer 200 from now on
     this.#ready.ready(true);
   }
 
@@ -377,7 +422,9 @@ export class Master extends EventEmitter<MasterEvents> {
     const { used_heap_size, heap_size_limit } = v8.getHeapStatistics();
     this.logger.info('[master] system memory: total %s, free %s', os.totalmem(), os.freemem());
     this.logger.info('[master] process info: heap_limit %s, heap_used %s', heap_size_limit, used_heap_size);
-    void this.#shutdown(0);
+    // shutdownDelay (issue 10): readiness turns 503 now, the drain starts after the delay;
+    // a cluster that never became ready has no traffic to wait for
+    void this.#shutdown(0, this.isStarted ? this.options.shutdownDelay ?? 0 : 0);
   }
 
   #onExit(code: number): void {
@@ -396,6 +443,8 @@ export class Master extends EventEmitter<MasterEvents> {
     if (this.#exited) return;
     this.#exited = true;
     this.#apps.dispose();
+    clearTimeout(this.#delayTimer);
+    this.#ops?.dispose(); // ops hook: the status server closes with the master
     this.#host.exit(code);
     // an embedded master whose host does not end the process: stop listening to its signals
     // and parent, so a next Master in the same process is the only one that reacts
@@ -420,7 +469,7 @@ export class Master extends EventEmitter<MasterEvents> {
     return this.#shutdown(0);
   }
 
-  #shutdown(exitCode: number): Promise<void> {
+  #shutdown(exitCode: number, delayMs = 0): Promise<void> {
     if (this.#closing) return this.#closing;
     this.closed = true;
     clearTimeout(this.#startTimer);
@@ -428,7 +477,17 @@ export class Master extends EventEmitter<MasterEvents> {
     this.#closeStartedAt = Date.now();
     this.#health.stop();
     this.#stopForking();
+    this.#ops?.closeBegins(); // ops hook: /readyz is 503 from here
     this.#closing = (async () => {
+      if (delayMs > 0) {
+        // the workers keep serving (and accepting) while the load balancer takes this
+        // endpoint out; a second signal meanwhile is the forced exit, as in any close
+        this.logger.info('[master] shutdownDelay: app workers keep serving for %sms, then the drain starts', delayMs);
+        await new Promise(resolve => {
+          this.#delayTimer = setTimeout(resolve, delayMs);
+        });
+        if (this.#exited) return;
+      }
       try {
         await this.#stopWorkers();
         if (this.#exited) return;
@@ -474,6 +533,7 @@ export class Master extends EventEmitter<MasterEvents> {
     this.#reload.cancel();
     this.#health.stop();
     this.#stopForking();
+    this.#ops?.closeBegins();
     this.#sticky?.close();
     this.#closing = (async () => {
       const timeouts = this.#closeTimeouts();

@@ -1,3 +1,4 @@
+import net from 'node:net';
 import path from 'node:path';
 import { InvalidOptionError } from './errors.js';
 import { checkSendable } from './worker/options_codec.js';
@@ -68,7 +69,23 @@ export interface ClusterOptions {
   agentWorkerFile?: string;
   /** Custom app worker entry; it must run egg-clutch's lib/app_worker.js. */
   appWorkerFile?: string;
+  /**
+   * The master's own HTTP status server (/livez, /readyz, /status); off unless set. Host
+   * defaults to 127.0.0.1. Env: EGG_CLUSTER_STATUS_PORT / EGG_CLUSTER_STATUS_HOST.
+   */
+  status?: { port: number | string; host?: string } | false | null;
+  /**
+   * ms between a close signal (readiness turns 503 at once) and the drain; the app keeps
+   * serving meanwhile. Default 0. Env: EGG_CLUSTER_SHUTDOWN_DELAY.
+   */
+  shutdownDelay?: number | string;
   [key: string]: unknown;
+}
+
+/** Where the master's status server listens. */
+export interface StatusOptions {
+  port: number;
+  host: string;
 }
 
 export interface RestartPolicy {
@@ -105,6 +122,10 @@ export interface ResolvedOptions {
   restartPolicy?: Partial<RestartPolicy>;
   agentWorkerFile?: string;
   appWorkerFile?: string;
+  /** The status server (options.status, else EGG_CLUSTER_STATUS_PORT/HOST); absent when off. */
+  status?: StatusOptions;
+  /** options.shutdownDelay, else EGG_CLUSTER_SHUTDOWN_DELAY, else 0. */
+  shutdownDelay: number;
   /**
    * From EGG_APP_CLOSE_TIMEOUT / EGG_AGENT_CLOSE_TIMEOUT / EGG_MASTER_CLOSE_TIMEOUT, checked at
    * start. Not enumerable: a master-side setting, so it is neither logged with the options nor
@@ -364,11 +385,16 @@ export function normalizeOptions(input: ClusterOptions | undefined, ctx: Normali
     secretKeys = raw.secretKeys;
   }
   const reusePort = optionalBoolean(raw, 'reusePort');
+  const settings = checkEnv(ctx.env);
+  const status = normalizeStatus(raw.status, settings, warnings);
+  const shutdownDelay = raw.shutdownDelay === undefined
+    ? settings.shutdownDelay ?? 0
+    : toInteger('shutdownDelay', raw.shutdownDelay, 0, MAX_TIMER_MS,
+      `a number of milliseconds from 0 to ${MAX_TIMER_MS} (the time the load balancer needs to stop routing here; Kubernetes: about 5000)`);
   const listeners = startMode === 'worker_threads'
     ? resolveThreadListeners({ sticky, reusePort, port, ports, workers }, warnings, ctx)
     : { ports, workers };
 
-  const settings = checkEnv(ctx.env);
   const options: ResolvedOptions = withSettings({
     ...raw,
     baseDir,
@@ -383,7 +409,10 @@ export function normalizeOptions(input: ClusterOptions | undefined, ctx: Normali
     ports: listeners.ports,
     reusePort,
     startTimeout,
+    shutdownDelay,
   }, settings);
+  if (status) options.status = status;
+  else delete options.status;
   if (secretKeys) options.secretKeys = secretKeys;
   if (restartPolicy) options.restartPolicy = restartPolicy;
   for (const key of ['agentWorkerFile', 'appWorkerFile'] as const) {
@@ -400,6 +429,47 @@ export function normalizeOptions(input: ClusterOptions | undefined, ctx: Normali
   const dropped = checkSendable(options);
   if (dropped) warnings.push(dropped);
   return { options, warnings };
+}
+
+const STATUS_EXPECTED = 'an object { port, host? } (port 1 to 65535; host defaults to 127.0.0.1), or false';
+
+/**
+ * options.status, else the EGG_CLUSTER_STATUS_* variables: off (undefined) unless a port is
+ * given. Not a secret: like every option it reaches the workers (their report loop runs only
+ * when it is set).
+ */
+function normalizeStatus(value: unknown, settings: EnvSettings, warnings: string[]): StatusOptions | undefined {
+  if (value === undefined || value === false) {
+    if (settings.statusPort === undefined) {
+      if (settings.statusHost !== undefined) {
+        warnings.push('[master] EGG_CLUSTER_STATUS_HOST is set but EGG_CLUSTER_STATUS_PORT is not: the status server stays off; set EGG_CLUSTER_STATUS_PORT to turn it on');
+      }
+      return undefined;
+    }
+    return { port: settings.statusPort, host: settings.statusHost ?? DEFAULT_STATUS_HOST };
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid('status', STATUS_EXPECTED, value);
+  const o = value as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (key !== 'port' && key !== 'host') {
+      throw new InvalidOptionError(`options.status.${key} is not a status server setting; use status: { port, host }`);
+    }
+  }
+  if (!isPresent(o.port)) throw invalid('status.port', 'a port number from 1 to 65535 (the status server is off unless a port is set)', o.port);
+  const port = toInteger('status.port', o.port, 1, 65535, 'a port number from 1 to 65535');
+  let host = settings.statusHost ?? DEFAULT_STATUS_HOST;
+  if (isPresent(o.host)) {
+    if (!isHost(o.host)) throw invalid('status.host', 'an IP address or a host name, such as "127.0.0.1" or "0.0.0.0"', o.host);
+    host = o.host;
+  }
+  return { port, host };
+}
+
+/** The status server's host when none is given: probes from the same machine or pod only. */
+export const DEFAULT_STATUS_HOST = '127.0.0.1';
+
+function isHost(value: unknown): value is string {
+  return typeof value === 'string' && (net.isIP(value) !== 0 || /^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/.test(value));
 }
 
 /**
@@ -507,6 +577,10 @@ export function closeTimeouts(env: NodeJS.ProcessEnv): CloseTimeouts {
 export interface EnvSettings {
   closeTimeouts: CloseTimeouts;
   agentDebugPort: number;
+  /** EGG_CLUSTER_STATUS_PORT / EGG_CLUSTER_STATUS_HOST / EGG_CLUSTER_SHUTDOWN_DELAY; options win over them. */
+  statusPort?: number;
+  statusHost?: string;
+  shutdownDelay?: number;
 }
 
 /**
@@ -536,5 +610,25 @@ export function checkEnv(env: NodeJS.ProcessEnv): EnvSettings {
         `Set a free port, or unset it for ${DEFAULT_AGENT_DEBUG_PORT}`);
     }
   }
-  return { closeTimeouts: closeTimeouts(env), agentDebugPort };
+  const settings: EnvSettings = { closeTimeouts: closeTimeouts(env), agentDebugPort };
+  const statusPort = envValue(env, 'EGG_CLUSTER_STATUS_PORT');
+  if (statusPort !== undefined) {
+    const port = /^\d+$/.test(statusPort.trim()) ? Number(statusPort) : Number.NaN;
+    if (!(port >= 1 && port <= 65535)) {
+      throw invalidEnv('EGG_CLUSTER_STATUS_PORT', statusPort, 'a port number from 1 to 65535 (the master\'s status server)',
+        'Set a free port such as 7002, or unset it to turn the status server off');
+    }
+    settings.statusPort = port;
+  }
+  const statusHost = envValue(env, 'EGG_CLUSTER_STATUS_HOST');
+  if (statusHost !== undefined) {
+    if (!isHost(statusHost)) {
+      throw invalidEnv('EGG_CLUSTER_STATUS_HOST', statusHost, 'an IP address or a host name',
+        `Set it to 0.0.0.0 (probes from other hosts) or 127.0.0.1, or unset it for ${DEFAULT_STATUS_HOST}`);
+    }
+    settings.statusHost = statusHost;
+  }
+  const delay = envMs(env, 'EGG_CLUSTER_SHUTDOWN_DELAY', 'the drain starts at once');
+  if (delay !== undefined) settings.shutdownDelay = delay;
+  return settings;
 }

@@ -82,6 +82,13 @@ export const LISTENING_ACTION = 'egg-clutch:listening';
  */
 export const DRAIN_BARRIER_ACTION = 'egg-clutch:drain-barrier';
 
+/**
+ * App worker -> master, once a second while the status server is on (src/worker/report.ts):
+ * the worker's own figures (WorkerReport). An internal action: the master's ops side reads
+ * it from the worker's channel; message routing drops it, so user code never sees it.
+ */
+export const REPORT_ACTION = 'egg-clutch:report';
+
 /** The message that carries a socket to an app worker in sticky mode (egg-cluster's name). */
 export const STICKY_CONNECTION = 'sticky-session:connection';
 
