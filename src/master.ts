@@ -91,6 +91,10 @@ export class Master extends EventEmitter<MasterEvents> {
   readonly #reload: RollingReload;
   #closeStartedAt = 0;
   #logMethod: 'info' | 'debug';
+  /** Ends the shutdownDelay early (close() or a fatal error during it). */
+  #endDelay: (() => void) | undefined;
+  /** The exit code of the running close (a fatal error during a shutdownDelay raises it to 1). */
+  #closeExitCode = 0;
   /** shutdownDelay's timer: a forced exit cancels it. */
   #delayTimer: NodeJS.Timeout | undefined;
   /** ops (issue 10): the status server and worker reports; undefined unless options.status. */
@@ -470,7 +474,14 @@ export class Master extends EventEmitter<MasterEvents> {
   }
 
   #shutdown(exitCode: number, delayMs = 0): Promise<void> {
-    if (this.#closing) return this.#closing;
+    if (this.#closing) {
+      // close() or a fatal error during the shutdownDelay: no more waiting; a fatal error's
+      // exit code wins over the signal's 0
+      this.#closeExitCode = Math.max(this.#closeExitCode, exitCode);
+      if (delayMs === 0) this.#endDelay?.();
+      return this.#closing;
+    }
+    this.#closeExitCode = exitCode;
     this.closed = true;
     clearTimeout(this.#startTimer);
     this.#reload.cancel();
@@ -483,11 +494,15 @@ export class Master extends EventEmitter<MasterEvents> {
         // the workers keep serving (and accepting) while the load balancer takes this
         // endpoint out; a second signal meanwhile is the forced exit, as in any close
         this.logger.info('[master] shutdownDelay: app workers keep serving for %sms, then the drain starts', delayMs);
-        await new Promise(resolve => {
+        await new Promise<void>(resolve => {
+          this.#endDelay = resolve;
           this.#delayTimer = setTimeout(resolve, delayMs);
         });
+        clearTimeout(this.#delayTimer);
+        this.#endDelay = undefined;
         if (this.#exited) return;
       }
+      let exitCode = this.#closeExitCode;
       try {
         await this.#stopWorkers();
         if (this.#exited) return;

@@ -283,6 +283,21 @@ describe('shutdownDelay', () => {
     assert.deepEqual(c.host.exits, [1], 'the end of the delay does nothing after the forced exit');
   });
 
+  it('close() or a fatal error during the delay ends the delay at once (a fatal error exits 1)', async () => {
+    mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'], now: 1_000_000 });
+    for (const how of ['close', 'fatal'] as const) {
+      const c = await startFakeCluster({ options: { shutdownDelay: 10_000, workers: 2 } });
+      c.host.signal('SIGTERM');
+      await flush();
+      assert.deepEqual(c.launcher.timeline.filter(e => e.startsWith('terminate')), [], `${how}: the delay runs`);
+      if (how === 'close') void c.master.close();
+      else c.host.fatal(new Error('boom during the delay'));
+      await flush(8);
+      assert.deepEqual(c.launcher.timeline.filter(e => e.startsWith('terminate')).map(e => e.split(' ')[1]), ['app#1', 'app#2', 'agent#1'], how);
+      assert.deepEqual(c.host.exits, [how === 'close' ? 0 : 1], how);
+    }
+  });
+
   it('a signal before the cluster is ready does not wait', async () => {
     mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'], now: 1_000_000 });
     const c = createFakeCluster({ options: { shutdownDelay: 10_000 } });
