@@ -56,7 +56,7 @@ export class AppSupervisor {
     const entry = ctx.registry.addApp(handle);
     // a worker forked by a reload is not replaced if it cannot start: the reload stops and
     // the old worker keeps its slot (lifecycle.ts has every other rule)
-    entry.reloadFork = this.reload.claimFork();
+    entry.reloadFork = this.reload.claimFork(handle);
     pool.setRefork(handle, this.#reforkable(entry));
     handle.on('message', raw => ctx.route(handle, raw));
     handle.on('listening', address => this.#onListening(handle, address));

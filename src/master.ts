@@ -170,6 +170,7 @@ export class Master extends EventEmitter<MasterEvents> {
       starts: this,
       isClosed: () => this.closed,
       closeTimeoutMs: () => this.#closeTimeouts().app,
+      surge: resolved.reload?.surge ?? 1,
     });
     const ctx = this.#context(new Lifecycle(resolved.restartPolicy));
     this.#apps = new AppSupervisor(ctx, this.#reload, address => this.#onAppsListening(address));

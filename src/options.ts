@@ -65,6 +65,13 @@ export interface ClusterOptions {
    * Defaults: 60 per 60000 ms, 1000 → 30000 ms, stable after 10000 ms, minUptimeMs 1000.
    */
   restartPolicy?: Partial<RestartPolicy>;
+  /**
+   * Rolling reload (`reload-worker`, SIGUSR2): `surge` replacements boot at once; each old
+   * worker drains as soon as its replacement listens. Default: all workers at once in the
+   * `local` and `unittest` envs (a reload takes about one boot time, as in egg-cluster), 1
+   * elsewhere (memory-tight containers: never more than workers + 1 app processes).
+   */
+  reload?: { surge?: number };
   /** Custom agent entry (bundles, startup snapshots); it must run egg-clutch's lib/agent_worker.js. */
   agentWorkerFile?: string;
   /** Custom app worker entry; it must run egg-clutch's lib/app_worker.js. */
@@ -120,6 +127,8 @@ export interface ResolvedOptions {
   startTimeout: number;
   secretKeys?: string[];
   restartPolicy?: Partial<RestartPolicy>;
+  /** Replacements booting at once during a rolling reload, resolved for the env. */
+  reload: { surge: number };
   agentWorkerFile?: string;
   appWorkerFile?: string;
   /** The status server (options.status, else EGG_CLUSTER_STATUS_PORT/HOST); absent when off. */
@@ -377,6 +386,19 @@ export function normalizeOptions(input: ClusterOptions | undefined, ctx: Normali
       }
     }
   }
+  let surge: number | undefined;
+  if (raw.reload !== undefined) {
+    const value = raw.reload as Record<string, unknown>;
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      throw invalid('reload', 'an object { surge } (surge: how many replacements boot at once during a reload)', value);
+    }
+    for (const key of Object.keys(value)) {
+      if (key !== 'surge') throw new InvalidOptionError(`options.reload.${key} is not a reload setting; use surge`);
+    }
+    if (value.surge !== undefined) {
+      surge = toInteger('reload.surge', value.surge, 1, 1024, 'a positive integer (replacements that boot at once during a reload; 1 = one at a time)');
+    }
+  }
   let secretKeys: string[] | undefined;
   if (raw.secretKeys !== undefined) {
     if (!Array.isArray(raw.secretKeys) || !raw.secretKeys.every(k => typeof k === 'string')) {
@@ -395,7 +417,8 @@ export function normalizeOptions(input: ClusterOptions | undefined, ctx: Normali
     ? resolveThreadListeners({ sticky, reusePort, port, ports, workers }, warnings, ctx)
     : { ports, workers };
 
-  const options: ResolvedOptions = withSettings({
+  // `reload` is defined right below, not enumerable
+  const options = withSettings({
     ...raw,
     baseDir,
     framework,
@@ -410,7 +433,14 @@ export function normalizeOptions(input: ClusterOptions | undefined, ctx: Normali
     reusePort,
     startTimeout,
     shutdownDelay,
-  }, settings);
+  }, settings) as ResolvedOptions;
+  // outside production (local, unittest): replace every worker at once (egg-bin dev reloads
+  // after each save); production: one at a time. Not enumerable, as closeTimeouts: a master
+  // setting that the logged options, argv and the workers do not need
+  Object.defineProperty(options, 'reload', {
+    value: Object.freeze({ surge: surge ?? (isProductionEnv(env, ctx.env.NODE_ENV) ? 1 : listeners.workers) }),
+    enumerable: false,
+  });
   if (status) options.status = status;
   else delete options.status;
   if (secretKeys) options.secretKeys = secretKeys;

@@ -18,13 +18,17 @@ export interface ReloadDeps {
   isClosed: () => boolean;
   /** How long an old worker may take to drain and close. */
   closeTimeoutMs: () => number;
+  /** How many replacements boot at once (options.reload.surge, resolved for the env). */
+  surge: number;
 }
 
 /**
- * Rolling reload of the app workers (`reload-worker`, SIGUSR2): fork a new worker, wait
- * until it listens, then drain and stop one old worker; repeat. The cluster never serves
- * with fewer than `workers` and has one extra only during each switch. Requests that come
- * while a reload runs are coalesced into one more reload after it.
+ * Rolling reload of the app workers (`reload-worker`, SIGUSR2): `surge` lanes at once, each
+ * forks a new worker, waits until it listens, then drains and stops one old worker, and takes
+ * the next old worker. The cluster never serves with fewer than `workers` and has at most
+ * `surge` extra during the switches (surge = workers: all replaced in about one boot time,
+ * as egg-cluster did; surge = 1: one at a time, for memory-tight containers). Requests that
+ * come while a reload runs are coalesced into one more reload after it.
  * egg-cluster SIGTERMed all old workers at once and, in production, let cfork refork them
  * too, doubling the workers (defect D12).
  */
@@ -32,7 +36,8 @@ export class RollingReload {
   #running = false;
   #again = false;
   readonly #pending = new Set<(result: undefined) => void>();
-  #forksAsked = 0;
+  /** Lanes waiting for the worker their forkOne() creates, in fork order. */
+  readonly #forkWaiters: Array<(handle: WorkerHandle) => void> = [];
 
   constructor(private readonly deps: ReloadDeps) {}
 
@@ -56,9 +61,10 @@ export class RollingReload {
   }
 
   /** The pool just forked a worker: was it one this reload asked for? (counted in fork order) */
-  claimFork(): boolean {
-    if (this.#forksAsked === 0) return false;
-    this.#forksAsked--;
+  claimFork(handle: WorkerHandle): boolean {
+    const waiter = this.#forkWaiters.shift();
+    if (!waiter) return false;
+    waiter(handle);
     return true;
   }
 
@@ -76,19 +82,30 @@ export class RollingReload {
       entry.devReload = true;
       pool.setRefork(entry.handle, false);
     }
-    for (const entry of old) {
-      if (this.deps.isClosed()) return;
-      const fresh = await this.#forkOneAndWait(pool);
-      if (!fresh) {
-        // cancelled by a close: nothing failed
-        if (this.deps.isClosed()) return;
-        logger.error('[master] reload stopped: a new app worker did not start; the old workers keep serving');
-        for (const e of old) if (registry.app(e.handle)) e.devReload = false;
-        return;
+    const queue = [...old];
+    let failed = false;
+    const lane = async (): Promise<void> => {
+      for (let entry = queue.shift(); entry; entry = queue.shift()) {
+        if (this.deps.isClosed() || failed) return;
+        const fresh = await this.#forkOneAndWait(pool);
+        if (!fresh) {
+          if (failed) return;
+          failed = true;
+          // cancelled by a close: nothing failed
+          if (this.deps.isClosed()) return;
+          logger.error('[master] reload stopped: a new app worker did not start; the old workers keep serving');
+          return;
+        }
+        if (!registry.app(entry.handle)) continue;
+        entry.stopping = true;
+        await entry.handle.terminate(this.deps.closeTimeoutMs());
       }
-      if (!registry.app(entry.handle)) continue;
-      entry.stopping = true;
-      await entry.handle.terminate(this.deps.closeTimeoutMs());
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(this.deps.surge, old.length)) }, lane));
+    if (failed) {
+      // the old workers that were not replaced are real workers again (died lines, refork)
+      for (const e of old) if (registry.app(e.handle) && !e.stopping) e.devReload = false;
+      return;
     }
     log('[master] reload done, %s workers', registry.apps.size);
   }
@@ -99,25 +116,22 @@ export class RollingReload {
     return new Promise(resolve => {
       let handle: WorkerHandle | undefined;
       const done = (result: WorkerHandle | undefined): void => {
-        pool.removeListener('fork', onFork);
         starts.removeListener('app-start', onStart);
         handle?.removeListener('exit', onExit);
         this.#pending.delete(done);
         resolve(result);
       };
-      const onFork = (h: WorkerHandle): void => {
-        pool.removeListener('fork', onFork);
-        handle = h;
-        h.once('exit', onExit);
-      };
       const onStart = (data: { workerId: number }): void => {
         if (handle && data.workerId === handle.workerId) done(handle);
       };
       const onExit = (): void => done(undefined);
-      pool.on('fork', onFork);
       starts.on('app-start', onStart);
       this.#pending.add(done);
-      this.#forksAsked++;
+      // claimFork() hands this lane the fork it caused (forks arrive in the order they were asked)
+      this.#forkWaiters.push(h => {
+        handle = h;
+        h.once('exit', onExit);
+      });
       pool.forkOne();
     });
   }

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
 import { ROOT, assertGone, freePort, httpGet, runCluster, useLeakGuard } from '../helpers/run_cluster.js';
+import { startLoad } from '../helpers/load.js';
 
 useLeakGuard();
 
@@ -56,4 +57,24 @@ test('egg 3: egg-ready, GET /, GET /agent round trip through egg\'s messenger, S
   assert.deepEqual(exit, { code: 0, signal: null }, run.context());
   assert.match(run.stdout, /\[master\] close done, exiting with code:0/);
   await assertGone(run.pids, 2000);
+});
+
+test('egg 3, 4 workers, env unittest: reload-worker replaces them all at once under load, 0 failed requests', { timeout: 120_000 }, async t => {
+  const port = await freePort();
+  const run = runCluster({ baseDir: path.join(ROOT, 'test', 'fixtures', 'egg3-throw'), workers: 4, port, env: 'unittest' });
+  await run.ready(60_000);
+  const load = startLoad(`http://127.0.0.1:${port}/`, { concurrency: 8, maxMs: 90_000 });
+  const mark = run.mark('stdout');
+  const reloadAt = Date.now();
+  run.send({ action: 'reload-worker' });
+  await run.waitForOutput(/\[master\] reload done, 4 workers/, 90_000, { stream: 'stdout', since: mark });
+  const reloadMs = Date.now() - reloadAt;
+  const result = await load.stop();
+  t.diagnostic(`reload of 4 egg 3 workers (surge 4): ${reloadMs} ms; requests ${result.ok} ok, ${result.failed} failed ${JSON.stringify(result.byCode)}`);
+  assert.equal(result.failed, 0, JSON.stringify(result.byCode));
+  assert.ok(result.ok > 0);
+  assert.equal(run.appPids.length, 8, run.context());
+  run.kill('SIGTERM');
+  assert.deepEqual(await run.waitForExit(20_000), { code: 0, signal: null }, run.context());
+  await assertGone(run.pids, 5000);
 });

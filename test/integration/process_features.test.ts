@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import {
-  FIXTURES, assertGone, fakeApp, freePort, httpGet, runCluster, useLeakGuard, type ClusterRun,
+  FIXTURES, assertGone, fakeApp, freePort, httpGet, isAlive, runCluster, useLeakGuard, type ClusterRun,
 } from '../helpers/run_cluster.js';
 
 useLeakGuard();
@@ -70,7 +70,7 @@ describe('process mode: rolling reload', () => {
   const ROUNDS = 3;
   for (const { trigger, extra } of variants) {
     const opts = T;
-    test(`${trigger}${Object.keys(extra).length ? ` ${JSON.stringify(extra)}` : ''}: every app worker is replaced, one at a time, without a failed request`, opts, async t => {
+    test(`${trigger}${Object.keys(extra).length ? ` ${JSON.stringify(extra)}` : ''}: every app worker is replaced, at most reload.surge at a time, without a failed request`, opts, async t => {
       const port = await freePort();
       const run = runCluster(fakeApp('basic', { workers: 2, port, ...extra }));
       await run.ready();
@@ -78,6 +78,10 @@ describe('process mode: rolling reload', () => {
       const old = [...run.appPids];
       // three clients in parallel, three reloads in a row: 6 worker switches under load
       const traffic = [1, 2, 3].map(() => keepRequesting(`http://127.0.0.1:${port}/`));
+      // the default surge: every worker at once outside production, one at a time in production
+      const surge = 'env' in extra && extra.env === 'prod' ? 1 : 2;
+      let maxLive = 0;
+      const sampler = setInterval(() => { maxLive = Math.max(maxLive, run.appPids.filter(isAlive).length); }, 10);
       const stopTraffic = (): ReturnType<ReturnType<typeof keepRequesting>['stop']>[] => traffic.map(c => c.stop());
       try {
         for (let round = 0; round < ROUNDS; round++) {
@@ -87,14 +91,18 @@ describe('process mode: rolling reload', () => {
           await run.waitForOutput(/\[master\] reload done, 2 workers/, 20_000, { stream: 'stdout', since: mark });
         }
       } catch (err) {
+        clearInterval(sampler);
         await Promise.all(stopTraffic());
         throw err;
       }
+      clearInterval(sampler);
       const results = await Promise.all(stopTraffic());
       const ok = results.reduce((n, r) => n + r.ok, 0);
       const failures = results.flatMap(r => r.failures);
       const served = new Set(results.flatMap(r => [...r.pids]));
-      t.diagnostic(`${ok} requests during ${ROUNDS} reloads, ${failures.length} failed, served by ${served.size} pids`);
+      t.diagnostic(`${ok} requests during ${ROUNDS} reloads, ${failures.length} failed, served by ${served.size} pids; `
+        + `at most ${maxLive} live app workers (workers 2, surge ${surge})`);
+      assert.ok(maxLive <= 2 + surge, `${maxLive} live app workers at once`);
       assert.deepEqual(failures, [], `requests failed during the reload (${ok} succeeded)`);
       assert.ok(ok > 0);
       assert.equal(run.appPids.length, 2 + 2 * ROUNDS, run.context());

@@ -30,8 +30,8 @@ async function driveReload(c: FakeCluster, workers: number): Promise<{ maxLive: 
 }
 
 describe('rolling reload (reload-worker)', () => {
-  it('replaces every worker one by one, never below `workers` listening, at most one extra', async () => {
-    const c = await startFakeCluster({ options: { workers: 3 } });
+  it('surge 1: replaces every worker one by one, never below `workers` listening, at most one extra', async () => {
+    const c = await startFakeCluster({ options: { workers: 3, reload: { surge: 1 } } });
     const old = [...c.launcher.apps];
     let emitted = 0;
     c.master.on('reload-worker', () => emitted++);
@@ -61,6 +61,44 @@ describe('rolling reload (reload-worker)', () => {
     assert.deepEqual(agentPids[agentPids.length - 1]!.data, c.launcher.apps.slice(3).map(w => w.workerId));
   });
 
+  it('outside production the default surge is every worker: all replacements boot at once, each old one drains when its own replacement listens', async () => {
+    const c = await startFakeCluster({ options: { workers: 4 } });
+    const old = [...c.launcher.apps];
+    c.host.parentSend({ action: 'reload-worker' });
+    await flush();
+    assert.equal(c.launcher.apps.length, 8, 'four replacements forked at once');
+    assert.ok(old.every(w => w.isAlive), 'no old worker stopped before a replacement listens');
+    const fresh = c.launcher.apps.slice(4);
+    fresh[0]!.listen(PORT);
+    await flush();
+    assert.equal(old.filter(w => !w.isAlive).length, 1, 'one replacement listens: one old worker drains');
+    assert.equal(listening(c), 4, 'never below `workers` listening');
+    for (const w of fresh.slice(1)) w.listen(PORT);
+    await flush(5);
+    assert.ok(old.every(w => !w.isAlive), 'every old worker replaced');
+    assert.equal(liveRegistered(c).length, 4);
+    assert.ok(c.logger.has('[master] reload done, 4 workers'));
+  });
+
+  for (const [env, surge] of [['prod', 1], ['unittest', 3]] as const) {
+    it(`the default surge in env ${env} is ${surge}`, async () => {
+      const c = await startFakeCluster({ options: { workers: 3, env } });
+      assert.deepEqual(c.master.options.reload, { surge });
+      c.host.parentSend({ action: 'reload-worker' });
+      await flush();
+      assert.equal(c.launcher.apps.length, 3 + surge);
+      await c.master.close();
+    });
+  }
+
+  it('surge 2 of 4: two lanes, never more than workers + 2', async () => {
+    const c = await startFakeCluster({ options: { workers: 4, reload: { surge: 2 } } });
+    c.host.parentSend({ action: 'reload-worker' });
+    const { maxLive, minListening } = await driveReload(c, 4);
+    assert.equal(maxLive, 6);
+    assert.ok(minListening >= 4);
+  });
+
   it('can be asked by the agent (egg-development) and by SIGUSR2', async () => {
     const c = await startFakeCluster({ options: { workers: 1 } });
     c.launcher.agent!.say({ action: 'reload-worker', to: 'master' });
@@ -84,7 +122,7 @@ describe('rolling reload (reload-worker)', () => {
   });
 
   it('stops when a new worker dies before listening; the old ones keep serving and count as real again', async () => {
-    const c = await startFakeCluster({ options: { workers: 2 } });
+    const c = await startFakeCluster({ options: { workers: 2, reload: { surge: 1 } } });
     c.host.parentSend({ action: 'reload-worker' });
     await flush();
     const fresh = c.launcher.apps[2]!;
@@ -112,7 +150,7 @@ describe('rolling reload (reload-worker)', () => {
   });
 
   it('close() during a reload stops it and exits once', async () => {
-    const c = await startFakeCluster({ options: { workers: 2 } });
+    const c = await startFakeCluster({ options: { workers: 2, reload: { surge: 1 } } });
     c.host.parentSend({ action: 'reload-worker' });
     await flush();
     await c.master.close();
