@@ -163,10 +163,11 @@ describe('process mode: more signals and options', () => {
 
   test('startTimeout: a cluster that never gets ready exits 1 and names what did not start', T, async () => {
     const port = await freePort();
-    const run = runCluster(fakeApp('slow-start', { workers: 2, port, startTimeout: 1500 }), { env: { SLOW_START_MS: '30000' } });
+    // long enough for the agent to start on a loaded 2-core machine, short against the 30 s app boot
+    const run = runCluster(fakeApp('slow-start', { workers: 2, port, startTimeout: 6000 }), { env: { SLOW_START_MS: '30000' } });
     const exit = await run.waitForExit(15_000);
     assert.deepEqual(exit, { code: 1, signal: null }, run.context());
-    assert.match(run.stderr, /did not start within 1500ms \(agent started: yes, app workers listening: 0\/2\)/);
+    assert.match(run.stderr, /did not start within 6000ms \(agent started: yes, app workers listening: 0\/2\)/);
     assert.equal(run.messages.some(m => m.action === 'egg-ready'), false);
     await assertGone(run.pids, 2000);
   });
