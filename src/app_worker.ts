@@ -26,6 +26,7 @@ const io = createWorkerIO();
 const gracefulTimeout = workerCloseTimeout('app', process.env);
 let app: FrameworkInstance | undefined;
 let drainer: Drainer | undefined;
+let metrics: MetricsResponder | undefined;
 const close = installWorkerClose(io, {
   logger,
   label: LABEL,
@@ -33,6 +34,7 @@ const close = installWorkerClose(io, {
   beforeExit: async () => {
     // stop taking requests and let those in flight finish, then close the app
     await drainer?.drain(Math.floor(gracefulTimeout / 2));
+    await metrics?.final(); // GET /metrics: what it counted since the last scrape is carried forward
     await app?.close();
   },
   exit: code => process.exit(code),
@@ -78,7 +80,7 @@ async function main(): Promise<void> {
   reporter?.start();
   // GET /metrics (issue 10): the master asks, the worker answers with its app's prom-client metrics
   if (options.status) {
-    const responder = new MetricsResponder(options.baseDir, message => io.send(message));
+    const responder = metrics = new MetricsResponder(options.baseDir, message => io.send(message));
     io.onMessage(message => responder.onMessage(message));
   }
   let instance: FrameworkInstance;

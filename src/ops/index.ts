@@ -227,7 +227,7 @@ class Ops implements OpsHooks {
         send(res, 200, 'application/json', `${JSON.stringify(this.status())}\n`);
         return;
       case '/metrics':
-        this.#appMetrics.collect().then(collection => {
+        this.#appMetrics.collect(handle => this.#asked(handle)).then(collection => {
           const own = managerMetrics(this.status(), this.#counters, collection, this.#appMetrics.departedWorkers);
           send(res, 200, 'text/plain', exposition([...own, ...collection.metrics]), {}, 'version=0.0.4');
         }, (err: Error) => send(res, 500, 'text/plain', `metrics collection failed: ${err.message}\n`));
@@ -235,6 +235,12 @@ class Ops implements OpsHooks {
       default:
         send(res, 404, 'text/plain', 'not found: GET /livez, /readyz, /status or /metrics\n');
     }
+  }
+
+  /** /metrics asks the app workers that have listened (a booting one served nothing yet). */
+  #asked(handle: WorkerHandle): boolean {
+    const entry = this.view.registry.app(handle);
+    return entry !== undefined && entry.state !== 'starting';
   }
 
   dispose(): void {

@@ -65,13 +65,16 @@ export class AppMetrics {
     });
   }
 
-  /** Ask every connected worker, wait for each up to the time-out, merge. */
-  async collect(): Promise<Collection> {
+  /**
+   * Ask every connected worker (that `ask` accepts: the master skips those still booting, which
+   * served nothing yet and would hold the scrape up), wait for each up to the time-out, merge.
+   */
+  async collect(ask: (handle: WorkerHandle) => boolean = () => true): Promise<Collection> {
     const asked: Array<Promise<boolean>> = [];
     const handles: WorkerHandle[] = [];
     let errors = 0;
     for (const [handle, tracked] of this.#workers) {
-      if (!handle.isConnected) continue;
+      if (!handle.isConnected || !ask(handle)) continue;
       const seq = ++this.#seq;
       handles.push(handle);
       asked.push(new Promise<boolean>(resolve => {
@@ -98,7 +101,7 @@ export class AppMetrics {
     const missingSet = new Set(missing);
     for (const [handle, tracked] of this.#workers) {
       if (!tracked.last) continue;
-      if (handle.isConnected && !missingSet.has(handle.id)) fresh.push(tracked.last);
+      if (handle.isConnected && !missingSet.has(handle.id) && ask(handle)) fresh.push(tracked.last);
       else stale.push(tracked.last);
     }
     return { metrics: aggregate(fresh, stale), asked: handles.length, missing, errors };

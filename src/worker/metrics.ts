@@ -57,6 +57,8 @@ export function resolvePromRegistry(baseDir: string): PromRegistry | undefined {
 
 export class MetricsResponder {
   #registry: PromRegistry | null | undefined;
+  /** The highest request number received. */
+  #seq = 0;
 
   constructor(
     private readonly baseDir: string,
@@ -67,8 +69,20 @@ export class MetricsResponder {
   /** Handle a message from the master; true when it was a metrics request. */
   onMessage(message: unknown): boolean {
     if (!isMetricsRequest(message)) return false;
+    this.#seq = Math.max(this.#seq, message.data.seq);
     void this.answer(message.data.seq);
     return true;
+  }
+
+  /**
+   * The worker is closing (its requests drained): send its metrics once more, unasked, so the
+   * master carries forward what it counted since the last scrape. Numbered between the last
+   * request received and the next: newer than any answer sent, older than any to come. Only
+   * after a scrape asked once (the app's prom-client is known then).
+   */
+  async final(): Promise<void> {
+    if (!this.#registry) return;
+    await this.answer(this.#seq + 0.5);
   }
 
   async answer(seq: number): Promise<void> {

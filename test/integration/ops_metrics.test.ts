@@ -63,7 +63,7 @@ describe('GET /metrics (real processes)', () => {
     // production: a worker killed from outside is replaced (elsewhere egg-cluster does not refork)
     const run = runCluster(fakeApp('m-counter', { workers: 2, port, status: { port: statusPort }, env: 'prod' }));
     await run.ready();
-    const load = startLoad(`http://127.0.0.1:${port}/`, { concurrency: 4, maxMs: 60_000 });
+    let load = startLoad(`http://127.0.0.1:${port}/`, { concurrency: 4, maxMs: 60_000 });
     const scrape = scraper(statusPort);
     await until(() => (scrape.values.at(-1) ?? 0) >= 100, 20_000, 'the counter to reach 100');
     const scrapesBefore = scrape.values.length;
@@ -73,9 +73,19 @@ describe('GET /metrics (real processes)', () => {
     run.send({ action: 'reload-worker' });
     await run.waitForOutput(/\[master\] reload done, 2 workers/, 30_000, { stream: 'stdout', since });
     const afterReload = scrape.values.length;
-    const valueAtReloadDone = scrape.values.at(-1)!;
-    // scrape on until the new workers have been collected (the counter grows past the reload's value)
-    await until(() => scrape.values.length > afterReload + 3 && scrape.values.at(-1)! > valueAtReloadDone, 20_000, 'scrapes after the reload');
+    await until(() => scrape.values.length > afterReload + 3, 20_000, 'scrapes after the reload');
+
+    // a graceful replacement loses no count: each old worker sends its metrics once more after
+    // its drain. With the load stopped, the counter is exactly the requests served
+    const reloadLoad = await load.stop();
+    const reloadCount = sample((await httpGet(`http://127.0.0.1:${statusPort}/metrics`)).body, COUNTER)!;
+    t.diagnostic(`after the reload: ${reloadLoad.ok} requests served, ${reloadLoad.failed} failed; the counter says ${reloadCount}`);
+    // (a request that failed on the client, e.g. ECONNRESET on a keep-alive socket closed by a
+    // draining worker, may have been counted by the app: failures are not this test's subject)
+    assert.ok(reloadCount >= reloadLoad.ok && reloadCount <= reloadLoad.ok + reloadLoad.failed,
+      `no count lost across the rolling reload: ${reloadCount} counted, ${reloadLoad.ok} served, ${reloadLoad.failed} failed ${JSON.stringify(reloadLoad.byCode)}`);
+    load = startLoad(`http://127.0.0.1:${port}/`, { concurrency: 4, maxMs: 60_000 });
+    await until(() => scrape.values.at(-1)! > reloadCount + 50, 20_000, 'more counts after the reload');
 
     // SIGKILL one of the current workers; wait for its replacement
     const live = run.appPids.filter(pid => isAlive(pid));
@@ -88,16 +98,17 @@ describe('GET /metrics (real processes)', () => {
     await until(() => scrape.values.length > afterKill + 3, 20_000, 'scrapes after the SIGKILL');
 
     await scrape.stop();
-    const result = await load.stop();
+    const killLoad = await load.stop();
+    const result = { ok: reloadLoad.ok + killLoad.ok, failed: reloadLoad.failed + killLoad.failed };
     const final = sample((await httpGet(`http://127.0.0.1:${statusPort}/metrics`)).body, COUNTER)!;
     const all = [...scrape.values, final];
     const text = scrape.last;
     t.diagnostic(`${all.length} scrapes (${scrapesBefore} before the reload, ${afterKill - scrapesBefore} during and after it, `
       + `${all.length - afterKill} after the SIGKILL); counter ${all[0]} -> ${final}; requests served ${result.ok}, failed ${result.failed}; `
-      + `lost to the SIGKILL and the reload (served but not counted): ${result.ok - final}`);
+      + `served minus counted: ${result.ok - final} (requests that failed on the client may have been counted: ${result.failed})`);
     assert.deepEqual(decreases(all), [], 'the aggregated counter never decreases');
     assert.ok(final <= result.ok + result.failed, `no request counted twice: ${final} counted, ${result.ok + result.failed} sent`);
-    assert.ok(final > valueAtReloadDone, 'it grew after the reload');
+    assert.ok(final > reloadCount, 'it grew after the reload');
     // the manager's own metrics saw the same events
     assert.equal(sample(text, 'egg_cluster_worker_restarts_total{role="app",reason="stopped"}'), 2, text);
     assert.equal(sample(text, 'egg_cluster_worker_restarts_total{role="app",reason="signal"}'), 1, text);

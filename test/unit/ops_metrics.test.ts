@@ -271,3 +271,41 @@ describe('metrics: the manager\'s own', () => {
     assert.ok(!text.some(l => l.includes('worker="2"')), 'no figure before the first report');
   });
 });
+
+describe('metrics: a closing worker\'s last word', () => {
+  it('final() answers unasked, numbered after the last request and before the next; nothing before any scrape', async () => {
+    const sent: any[] = [];
+    const registry = { getMetricsAsJSON: () => Promise.resolve(counter(3)) };
+    const r = new MetricsResponder('/app', m => sent.push(m), () => registry);
+    await r.final();
+    assert.equal(sent.length, 0, 'no scrape asked yet: nothing sent');
+    r.onMessage({ action: METRICS_REQUEST_ACTION, data: { seq: 7 } });
+    await new Promise(resolve => setImmediate(resolve));
+    await r.final();
+    assert.deepEqual(sent.map(m => m.data.seq), [7, 7.5]);
+
+    // the master takes it over the answer to request 7, and carries it on exit
+    const m = new AppMetrics(1000);
+    const h = new FakeHandle(1);
+    m.track(h as unknown as WorkerHandle);
+    h.answer = () => counter(3);
+    await m.collect();
+    h.emit('message', { action: METRICS_ANSWER_ACTION, data: { seq: 1.5, metrics: counter(8) } });
+    h.exit();
+    assert.equal(valueOf((await m.collect()).metrics, 'c_total'), 8);
+  });
+
+  it('collect() skips the workers the master does not ask (booting)', async () => {
+    const m = new AppMetrics(1000);
+    const a = new FakeHandle(1);
+    const b = new FakeHandle(2);
+    a.answer = () => counter(2);
+    b.answer = () => counter(5);
+    m.track(a as unknown as WorkerHandle);
+    m.track(b as unknown as WorkerHandle);
+    const c = await m.collect(h => h.id === 1);
+    assert.equal(c.asked, 1);
+    assert.equal(b.sent.length, 0);
+    assert.equal(valueOf(c.metrics, 'c_total'), 2);
+  });
+});
