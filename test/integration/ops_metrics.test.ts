@@ -5,6 +5,7 @@
  * scrape still answers (within the per-worker time-out) and reports it missing.
  */
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { describe, test } from 'node:test';
 import {
   assertGone, fakeApp, freePort, httpGet, isAlive, runCluster, useLeakGuard,
@@ -163,6 +164,45 @@ describe('GET /metrics (real processes)', () => {
 
     run.kill('SIGTERM');
     assert.deepEqual(await run.waitForExit(20_000), { code: 0, signal: null }, run.context());
+    await assertGone(run.pids, 5000);
+  });
+
+  test('worker_threads: each thread\'s own prom-client registry is collected and summed', T, async t => {
+    const [p1, p2, statusPort] = [await freePort(), await freePort(), await freePort()];
+    const run = runCluster(fakeApp('m-counter', { startMode: 'worker_threads', ports: [p1, p2], status: { port: statusPort } }));
+    await run.ready();
+    const rssKiB = (): number => Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${run.pid}/status`, 'utf8'))![1]);
+    for (let i = 0; i < 3; i++) assert.equal((await httpGet(`http://127.0.0.1:${p1}/`)).status, 200);
+    for (let i = 0; i < 2; i++) assert.equal((await httpGet(`http://127.0.0.1:${p2}/`)).status, 200);
+    const rssBefore = rssKiB();
+    let text = '';
+    for (let i = 0; i < 50; i++) text = (await httpGet(`http://127.0.0.1:${statusPort}/metrics`)).body;
+    const rssAfter = rssKiB();
+    t.diagnostic(`master RSS (threads mode: the app threads are in it) before 50 scrapes ${rssBefore} KiB, after ${rssAfter} KiB`);
+    assert.equal(sample(text, COUNTER), 5, text);
+    assert.equal(sample(text, 'm_worker_up'), 2, text);
+    assert.equal(sample(text, 'egg_cluster_app_metrics_workers_missing'), 0, text);
+    run.kill('SIGTERM');
+    assert.deepEqual(await run.waitForExit(15_000), { code: 0, signal: null }, run.context());
+    await assertGone(run.pids, 5000);
+  });
+
+  test('process mode: the counter of 10 requests over 2 workers; master RSS across 200 scrapes (figure only)', T, async t => {
+    const [port, statusPort] = [await freePort(), await freePort()];
+    const run = runCluster(fakeApp('m-counter', { workers: 2, port, status: { port: statusPort } }));
+    await run.ready();
+    const rssKiB = (): number => Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${run.pid}/status`, 'utf8'))![1]);
+    for (let i = 0; i < 10; i++) assert.equal((await httpGet(`http://127.0.0.1:${port}/`)).status, 200);
+    const rss = [rssKiB()];
+    let text = '';
+    for (let round = 0; round < 4; round++) {
+      for (let i = 0; i < 50; i++) text = (await httpGet(`http://127.0.0.1:${statusPort}/metrics`)).body;
+      rss.push(rssKiB());
+    }
+    t.diagnostic(`master RSS with status set, every 50 scrapes: ${rss.join(', ')} KiB`);
+    assert.equal(sample(text, COUNTER), 10, text);
+    run.kill('SIGTERM');
+    assert.deepEqual(await run.waitForExit(15_000), { code: 0, signal: null }, run.context());
     await assertGone(run.pids, 5000);
   });
 });
