@@ -18,6 +18,7 @@ import { createAppServer, Drainer, planListen } from './worker/app_server.js';
 import { createWorkerIO } from './worker/io.js';
 import { StickyAcks } from './sticky.js';
 import { WorkerReporter } from './worker/report.js';
+import { MetricsResponder } from './worker/metrics.js';
 
 const LABEL = 'app_worker';
 const logger = createConsoleLogger(process.env.EGG_APP_WORKER_LOGGER_LEVEL);
@@ -25,6 +26,7 @@ const io = createWorkerIO();
 const gracefulTimeout = workerCloseTimeout('app', process.env);
 let app: FrameworkInstance | undefined;
 let drainer: Drainer | undefined;
+let metrics: MetricsResponder | undefined;
 const close = installWorkerClose(io, {
   logger,
   label: LABEL,
@@ -32,6 +34,7 @@ const close = installWorkerClose(io, {
   beforeExit: async () => {
     // stop taking requests and let those in flight finish, then close the app
     await drainer?.drain(Math.floor(gracefulTimeout / 2));
+    await metrics?.final(); // GET /metrics: what it counted since the last scrape is carried forward
     await app?.close();
   },
   exit: code => process.exit(code),
@@ -75,6 +78,11 @@ async function main(): Promise<void> {
   // the master's status server shows what each worker reports (issue 10): only when it is on
   const reporter = options.status ? new WorkerReporter(message => io.send(message)) : undefined;
   reporter?.start();
+  // GET /metrics (issue 10): the master asks, the worker answers with its app's prom-client metrics
+  if (options.status) {
+    const responder = metrics = new MetricsResponder(options.baseDir, message => io.send(message));
+    io.onMessage(message => responder.onMessage(message));
+  }
   let instance: FrameworkInstance;
   try {
     await loadRequires(options);

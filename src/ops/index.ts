@@ -15,6 +15,8 @@ import type { Logger } from '../logger.js';
 import type { StatusOptions } from '../options.js';
 import type { WorkerRegistry } from '../registry.js';
 import { isWorkerReport, type WorkerReport } from '../worker/report.js';
+import { AppMetrics, managerMetrics, ManagerCounters } from './metrics.js';
+import { exposition } from './metrics_aggregate.js';
 import {
   agentState, Liveness, masterState, readiness, reportFigures, workerState,
   type ClusterStatus, type ExitInfo, type Verdict, type WorkerStatus,
@@ -73,8 +75,11 @@ class Ops implements OpsHooks {
   #closing = false;
   #server: http.Server | undefined;
   readonly #timers: NodeJS.Timeout[] = [];
+  readonly #appMetrics = new AppMetrics();
+  readonly #counters: ManagerCounters;
 
   constructor(private readonly view: OpsView) {
+    this.#counters = new ManagerCounters(view.registry, () => this.#closing);
     const sampler = setInterval(() => this.#sample(), SAMPLE_MS);
     sampler.unref();
     this.#timers.push(sampler);
@@ -85,6 +90,7 @@ class Ops implements OpsHooks {
       forkAgent: (spec: WorkerSpec) => {
         const agent = launcher.forkAgent(spec);
         this.#agentForks++;
+        this.#counters.trackAgent(agent);
         agent.once('exit', (code, signal) => {
           this.#agentLastExit = exitInfo(code, signal);
         });
@@ -101,6 +107,8 @@ class Ops implements OpsHooks {
   }
 
   #onAppFork(handle: WorkerHandle): void {
+    this.#appMetrics.track(handle);
+    this.#counters.trackApp(handle);
     handle.on('message', (message: unknown) => {
       if (isWorkerReport(message)) this.#reports.set(handle, message.data);
     });
@@ -134,6 +142,7 @@ class Ops implements OpsHooks {
   }
 
   ready(): void {
+    this.#counters.startDurationMs ??= Date.now() - this.view.startTime;
     this.#liveness.started();
     if (!this.view.production) {
       // the master's exception check runs in production only: the same count, for /livez
@@ -217,9 +226,21 @@ class Ops implements OpsHooks {
       case '/status':
         send(res, 200, 'application/json', `${JSON.stringify(this.status())}\n`);
         return;
+      case '/metrics':
+        this.#appMetrics.collect(handle => this.#asked(handle)).then(collection => {
+          const own = managerMetrics(this.status(), this.#counters, collection, this.#appMetrics.departedWorkers);
+          send(res, 200, 'text/plain', exposition([...own, ...collection.metrics]), {}, 'version=0.0.4');
+        }, (err: Error) => send(res, 500, 'text/plain', `metrics collection failed: ${err.message}\n`));
+        return;
       default:
-        send(res, 404, 'text/plain', 'not found: GET /livez, /readyz or /status\n');
+        send(res, 404, 'text/plain', 'not found: GET /livez, /readyz, /status or /metrics\n');
     }
+  }
+
+  /** /metrics asks the app workers that have listened (a booting one served nothing yet). */
+  #asked(handle: WorkerHandle): boolean {
+    const entry = this.view.registry.app(handle);
+    return entry !== undefined && entry.state !== 'starting';
   }
 
   dispose(): void {
@@ -237,9 +258,9 @@ function exitInfo(code: number | null, signal: NodeJS.Signals | null): ExitInfo 
   return { code, signal, at: new Date().toISOString() };
 }
 
-function send(res: http.ServerResponse, status: number, type: string, body: string, headers: Record<string, string> = {}): void {
+function send(res: http.ServerResponse, status: number, type: string, body: string, headers: Record<string, string> = {}, version?: string): void {
   res.writeHead(status, {
-    'content-type': `${type}; charset=utf-8`,
+    'content-type': `${type}; ${version ? `${version}; ` : ''}charset=utf-8`,
     'content-length': Buffer.byteLength(body),
     'cache-control': 'no-store',
     ...headers,
