@@ -9,6 +9,7 @@
  *   node bench/run.js --quick     # one round of everything, smaller counts: a smoke test
  *   node bench/run.js --only=startup,recovery   # sections: startup egg3 recovery shutdown messenger sticky
  *   node bench/run.js --rounds=9  # rounds per measurement (default 7; egg 3 startup uses 5 at most)
+ *   node bench/run.js --early-fork  # adds a prototype column: the floor forking app workers while the agent boots
  *
  * Loopback only. Every master runs in its own process group, SIGKILLed when its run ends, and
  * every run is bounded in time.
@@ -29,12 +30,16 @@ const only = arg('only') ? arg('only').split(',') : undefined;
 const rounds = Number(arg('rounds') || (quick ? 1 : 7));
 const DEADLINE_MS = quick ? 4 * 60_000 : 25 * 60_000;
 
+/** [name, package folder, options added for it] */
 const MANAGERS = [
-  [ 'floor', path.join(__dirname, 'floor') ],
-  [ 'egg-clutch', root ],
-  [ 'egg-cluster 2.5', path.join(root, 'node_modules', 'egg-cluster') ],
+  [ 'floor', path.join(__dirname, 'floor'), {} ],
+  [ 'egg-clutch', root, {} ],
+  [ 'egg-cluster 2.5', path.join(root, 'node_modules', 'egg-cluster'), {} ],
 ];
+// a prototype for the write-up of issue 9: the floor forking app workers while the agent boots
+if (args.includes('--early-fork')) MANAGERS.push([ 'floor, early fork', path.join(__dirname, 'floor'), { earlyFork: true } ]);
 const NAMES = MANAGERS.map(m => m[0]);
+const EXTRA = Object.fromEntries(MANAGERS.map(m => [ m[0], m[2] ]));
 const FAKE = { baseDir: path.join(__dirname, 'apps', 'fake'), framework: path.join(root, 'test', 'fixtures', 'framework') };
 const EGG3 = { baseDir: path.join(root, 'example', 'app') };
 const eggHome = fs.mkdtempSync(path.join(os.tmpdir(), 'egg-clutch-bench-'));
@@ -64,8 +69,8 @@ async function eachRound(n, fn) {
   }
 }
 
-async function withCluster(impl, options, fn) {
-  const c = new Cluster(impl, options, ENV);
+async function withCluster(impl, { manager, ...options }, fn) {
+  const c = new Cluster(impl, { ...options, ...EXTRA[manager] }, ENV);
   try {
     const ready = await c.waitReady(options.timeout ?? 60_000);
     return await fn(c, ready);
@@ -78,7 +83,7 @@ async function withCluster(impl, options, fn) {
 
 async function startupRun(label, app, workers, impl, name) {
   const port = await freePort();
-  const c = new Cluster(impl, { ...app, workers, port }, ENV);
+  const c = new Cluster(impl, { ...app, workers, port, ...EXTRA[name] }, ENV);
   try {
     const ready = await c.waitReady(60_000);
     const agent = await c.waitAgentStarted({ timeout: 1000 });
@@ -129,7 +134,7 @@ function firstServedBy(port, old, t, name) {
 
 async function recoveryRun(impl, name) {
   const port = await freePort();
-  await withCluster(impl, { ...FAKE, workers: 1, port }, async c => {
+  await withCluster(impl, { ...FAKE, workers: 1, port, manager: name }, async c => {
     await sleep(300);
     // app worker: SIGKILL -> the first request served by another pid
     const old = (await getJSON(port, '/')).pid;
@@ -152,7 +157,7 @@ async function recoveryRun(impl, name) {
 
 async function inflightRun(impl, name, count, ms) {
   const port = await freePort();
-  await withCluster(impl, { ...FAKE, workers: 2, port }, async c => {
+  await withCluster(impl, { ...FAKE, workers: 2, port, manager: name }, async c => {
     await sleep(300);
     // each request counts as in flight once its response headers arrive (the app sends them
     // at once and the body after `ms`)
@@ -172,7 +177,7 @@ async function inflightRun(impl, name, count, ms) {
 
 async function messengerRun(impl, name, n, runs, rttCount) {
   const port = await freePort();
-  await withCluster(impl, { ...FAKE, workers: 1, port }, async c => {
+  await withCluster(impl, { ...FAKE, workers: 1, port, manager: name }, async c => {
     await getJSON(port, '/relay?n=2000');
     await getJSON(port, '/rtt?n=200&size=100');
     const rates = [];
@@ -196,7 +201,7 @@ async function messengerRun(impl, name, n, runs, rttCount) {
 
 async function stickyRun(impl, name, connections) {
   const port = await freePort();
-  await withCluster(impl, { ...FAKE, workers: 2, port, sticky: true }, async c => {
+  await withCluster(impl, { ...FAKE, workers: 2, port, sticky: true, manager: name }, async c => {
     const burst = async total => {
       let next = 0;
       const lane = async () => {

@@ -5,11 +5,28 @@
 const http = require('node:http');
 
 const options = JSON.parse(process.argv[2]);
-const { Application } = require(options.framework);
-
-const app = new Application(options);
+let app;
 let server;
-app.ready(err => {
+
+// options.earlyFork (a prototype, `bench/run.js --early-fork`): the worker is forked while the
+// agent boots; it loads the framework's code now and builds the Application on `agent-start`.
+// The listener comes first: a message that arrives before it would be lost.
+if (options.earlyFork) {
+  process.on('message', function onAgentStart(msg) {
+    if (!msg || msg.action !== 'agent-start') return;
+    process.removeListener('message', onAgentStart);
+    start();
+  });
+}
+const { Application } = require(options.framework);
+if (!options.earlyFork) start();
+
+function start() {
+  app = new Application(options);
+  app.ready(onReady);
+}
+
+function onReady(err) {
   if (err) {
     console.error(err);
     process.exit(1);
@@ -26,13 +43,13 @@ app.ready(err => {
   } else {
     server.listen(options.port);
   }
-});
+}
 
 process.once('SIGTERM', () => {
   const closed = server ? new Promise(resolve => {
     server.close(resolve);
     server.closeIdleConnections();
   }) : Promise.resolve();
-  closed.then(() => app.close()).finally(() => process.exit(0));
+  closed.then(() => app && app.close()).finally(() => process.exit(0));
 });
 process.once('disconnect', () => process.exit(0));

@@ -68,6 +68,7 @@ function startCluster(input, callback) {
   let allStarted = false;
   let closing = false;
   let listening = 0;
+  let appsForked = false;
   const ready = new Set(); // app workers that listen
 
   const toParent = msg => {
@@ -136,10 +137,12 @@ function startCluster(input, callback) {
       sendToAgent({ action: 'egg-ready', data: options, from: 'master', to: 'agent' });
       return;
     }
-    if (listening === 0 && Object.keys(cluster.workers).length === 0) forkApps();
+    if (!options.earlyFork) forkApps();
   }
 
   function forkApps() {
+    if (appsForked) return;
+    appsForked = true;
     cluster.setupPrimary({ exec: path.join(__dirname, 'app_worker.js'), args: [ JSON.stringify(options) ], silent: false });
     cluster.on('fork', w => {
       w.on('message', msg => route(msg, 'app'));
@@ -226,6 +229,8 @@ function startCluster(input, callback) {
     options.clusterPort = clusterPort;
     if (stickyWorkerPort) options.stickyWorkerPort = stickyWorkerPort;
     forkAgent();
+    // prototype: app workers load the framework while the agent boots (see app_worker.js)
+    if (options.earlyFork) forkApps();
   });
 }
 
