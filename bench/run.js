@@ -8,7 +8,7 @@
  *   npm run bench                 # build, then the full run (~5 min on 2 cores)
  *   node bench/run.js --quick     # one round of everything, smaller counts: a smoke test
  *   node bench/run.js --only=startup,recovery   # sections: startup egg3 recovery shutdown messenger sticky
- *   node bench/run.js --rounds=9  # rounds per measurement (default 7; egg 3 startup uses 5 at most)
+ *   node bench/run.js --rounds=9  # rounds per measurement (default 7; egg 3 startup and the heavier sections use 3 at most)
  *   node bench/run.js --early-fork  # adds a prototype column: the floor forking app workers while the agent boots
  *
  * Loopback only. Every master runs in its own process group, SIGKILLed when its run ends, and
@@ -299,7 +299,7 @@ const INFLIGHT_MS = 300;
 const RELAY_N = quick ? 5000 : 20_000;
 const RELAY_RUNS = quick ? 2 : 5;
 const RTT_N = quick ? 500 : 2000;
-const STICKY_N = quick ? 500 : 3000;
+const STICKY_N = quick ? 500 : 2000;
 
 function header() {
   let commit = '';
@@ -332,7 +332,7 @@ async function main() {
     }
     if (want('egg3')) {
       step(`startup, egg 3 app, workers ${w}`);
-      await eachRound(Math.min(rounds, 5), (name, impl) => startupRun('egg3', EGG3, w, impl, name), { startup: true });
+      await eachRound(Math.min(rounds, 3), (name, impl) => startupRun('egg3', EGG3, w, impl, name), { startup: true });
     }
   }
   if (want('recovery')) {
