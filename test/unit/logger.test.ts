@@ -91,4 +91,12 @@ describe('colourMayApply', () => {
     assert.equal(colourMayApply({}, ['node', 'x', '--', '--color'], false), false);
     assert.equal(colourMayApply({}, ['node', 'x', '--colorful'], false), false);
   });
+
+  it('sees no terminal on a pipe or on /dev/null (a character device that is no TTY)', () => {
+    const probe = `process.stderr.write(String(require(${JSON.stringify(path.join(__dirname, '..', '..', 'src', 'logger.ts'))}).colourMayApply({}, [])))`;
+    for (const stdout of ['pipe', 'ignore'] as const) {
+      const child = spawnSync(process.execPath, ['--import', 'tsx', '-e', probe], { stdio: ['ignore', stdout, 'pipe'], encoding: 'utf8', timeout: 30_000 });
+      assert.equal(child.stderr, 'false', `stdout ${stdout}: ${child.stderr}`);
+    }
+  });
 });
