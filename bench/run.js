@@ -5,7 +5,7 @@
  * in one run, on this machine. Prints medians and ratios (÷ floor). Figures, not tests: nothing
  * here is asserted.
  *
- *   npm run bench                 # build, then the full run (~5 min on 2 cores)
+ *   npm run bench                 # build, then the full run (6-10 min on 2 cores)
  *   node bench/run.js --quick     # one round of everything, smaller counts: a smoke test
  *   node bench/run.js --only=startup,recovery   # sections: startup egg3 recovery shutdown messenger sticky
  *   node bench/run.js --rounds=9  # rounds per measurement (default 7; egg 3 startup and the heavier sections use 3 at most)
@@ -29,6 +29,24 @@ const arg = name => (args.find(a => a.startsWith(`--${name}=`)) || '').split('='
 const only = arg('only') ? arg('only').split(',') : undefined;
 const rounds = Number(arg('rounds') || (quick ? 1 : 7));
 const DEADLINE_MS = quick ? 5 * 60_000 : 20 * 60_000;
+const SECTIONS = [ 'startup', 'egg3', 'recovery', 'shutdown', 'messenger', 'sticky' ];
+const known = [ '--quick', '--early-fork' ];
+for (const a of args) {
+  if (!known.includes(a) && !/^--(only|rounds)=/.test(a)) {
+    console.error(`bench: unknown argument "${a}"; use --quick, --early-fork, --rounds=N, --only=${SECTIONS.join(',')}`);
+    process.exit(2);
+  }
+}
+if (!Number.isInteger(rounds) || rounds < 1) {
+  console.error(`bench: --rounds must be a positive integer, got "${arg('rounds')}"`);
+  process.exit(2);
+}
+for (const section of only ?? []) {
+  if (!SECTIONS.includes(section)) {
+    console.error(`bench: --only: unknown section "${section}"; sections are ${SECTIONS.join(', ')}`);
+    process.exit(2);
+  }
+}
 
 /** [name, package folder, options added for it] */
 const MANAGERS = [
