@@ -1,5 +1,5 @@
 'use strict';
-// Message relay benchmark, agent side: counts "relay" messages, then tells the app.
+// Benchmark app, agent side (the test fake framework): counts relayed messages, answers pings.
 module.exports = agent => {
   let expected = 0;
   let from;
@@ -12,4 +12,6 @@ module.exports = agent => {
   agent.messenger.on('relay', () => {
     if (++seen === expected) agent.messenger.sendTo(from, 'relay-done', { seen });
   });
+  // app -> agent -> app round trip: the same payload goes back
+  agent.messenger.on('rtt-ping', data => agent.messenger.sendTo(data.from, 'rtt-pong', data));
 };
