@@ -72,8 +72,10 @@ function startError(err?: unknown): void {
 async function main(): Promise<void> {
   const options = await io.receiveOptions();
   if (!options) process.exit(0);
-  // the master's status server shows what each worker reports (issue 10): only when it is on
-  const reporter = options.status ? new WorkerReporter(message => io.send(message)) : undefined;
+  // the master's status server shows what each worker reports, and the watchdog and the
+  // memory limit read them (issue 10): only when one of them is on
+  const reporter = options.status || options.watchdog || options.maxMemory > 0
+    ? new WorkerReporter(message => io.send(message)) : undefined;
   reporter?.start();
   let instance: FrameworkInstance;
   try {
