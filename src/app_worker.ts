@@ -8,7 +8,7 @@
  */
 import type http from 'node:http';
 import type { ListenOptions, Socket } from 'node:net';
-import { DRAIN_BARRIER_ACTION, LISTENING_ACTION, STICKY_CONNECTION } from './protocol.js';
+import { DRAIN_BARRIER_ACTION, LISTENING_ACTION, REPORT_ACTION, STICKY_CONNECTION } from './protocol.js';
 import { createConsoleLogger } from './logger.js';
 import {
   installWorkerClose, loadFramework, loadRequires, whenStarted, workerCloseTimeout,
@@ -77,6 +77,9 @@ async function main(): Promise<void> {
   const reporter = options.status || options.watchdog || options.maxMemory > 0
     ? new WorkerReporter(message => io.send(message)) : undefined;
   reporter?.start();
+  // one report now: the master sees that this worker reports before it listens (the watchdog
+  // watches only workers that do)
+  if (reporter) io.send({ action: REPORT_ACTION, data: reporter.collect() });
   let instance: FrameworkInstance;
   try {
     await loadRequires(options);
