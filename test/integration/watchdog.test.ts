@@ -143,6 +143,30 @@ describe('watchdog', () => {
   });
 });
 
+describe('watchdog, threads mode', () => {
+  test('an app thread whose loop is blocked is terminated and a new thread serves', T, async t => {
+    const port = await freePort();
+    // one thread per port (Node < 22.12 has no reusePort): the hung thread's port is freed first
+    const run = runCluster(fakeApp('w-watchdog', {
+      workers: 1, port, startMode: 'worker_threads', env: 'prod', watchdog: { timeout: TIMEOUT_MS },
+    }));
+    await run.ready(30_000);
+    const since = run.mark();
+    await httpGet(`http://127.0.0.1:${port}/hang`);
+    const hungAt = Date.now();
+    const line = await run.waitForOutput(/\[master\] app_worker#1:\d+ did not answer for (\d+)ms, replacing it/, 20_000, { since });
+    const detectedMs = Date.now() - hungAt;
+    await run.waitForOutput(/\[master\] app_worker#2:\d+ started at/, 20_000, { since });
+    const servedMs = Date.now() - hungAt;
+    const res = await httpGet(`http://127.0.0.1:${port}/`);
+    t.diagnostic(`threads: hung thread detected after ${detectedMs} ms (${line[1]} ms of silence), a new thread listening after ${servedMs} ms`);
+    assert.equal(res.status, 200);
+    run.kill('SIGTERM');
+    assert.deepEqual(await run.waitForExit(30_000), { code: 0, signal: null }, run.context());
+    await assertGone(run.pids, 5000);
+  });
+});
+
 describe('maxMemory', () => {
   // todo: the 0-failed assertion fails in this build for the drain every rolling replacement
   // uses: 2 plain reloads of w-watchdog (2 workers) under the same load lose 12 requests to
