@@ -8,7 +8,7 @@
  */
 import type http from 'node:http';
 import type { ListenOptions, Socket } from 'node:net';
-import { DRAIN_BARRIER_ACTION, LISTENING_ACTION, STICKY_CONNECTION } from './protocol.js';
+import { DRAIN_BARRIER_ACTION, LISTENING_ACTION, REPORT_ACTION, STICKY_CONNECTION } from './protocol.js';
 import { createConsoleLogger } from './logger.js';
 import {
   installWorkerClose, loadFramework, loadRequires, whenStarted, workerCloseTimeout,
@@ -75,9 +75,14 @@ function startError(err?: unknown): void {
 async function main(): Promise<void> {
   const options = await io.receiveOptions();
   if (!options) process.exit(0);
-  // the master's status server shows what each worker reports (issue 10): only when it is on
-  const reporter = options.status ? new WorkerReporter(message => io.send(message)) : undefined;
+  // the master's status server shows what each worker reports, and the watchdog and the
+  // memory limit read them (issue 10): only when one of them is on
+  const reporter = options.status || options.watchdog || options.maxMemory > 0
+    ? new WorkerReporter(message => io.send(message)) : undefined;
   reporter?.start();
+  // one report now: the master sees that this worker reports before it listens (the watchdog
+  // watches only workers that do)
+  if (reporter) io.send({ action: REPORT_ACTION, data: reporter.collect() });
   // GET /metrics (issue 10): the master asks, the worker answers with its app's prom-client metrics
   if (options.status) {
     const responder = metrics = new MetricsResponder(options.baseDir, message => io.send(message));

@@ -211,6 +211,41 @@ export class AppSupervisor {
       format('app_worker#%s:%s died during startup (code: %s, signal: %s); its log above says why', handle.id, handle.workerId, code, signal)));
   }
 
+  /**
+   * Replace a worker the watchdog gave up on (issue 10). 'hung': its loop is blocked and cannot
+   * drain, so its replacement is forked, then it is SIGKILLed (a thread, whose port the
+   * replacement needs, is terminated first and reforked on its exit). 'memory': as a rolling
+   * reload does (RollingReload.replaceOne): the replacement listens, then the old one drains.
+   * Resolves when the replacement is over; false when it did not happen.
+   */
+  async replace(entry: AppEntry, reason: 'hung' | 'memory'): Promise<boolean> {
+    const pool = this.#pool;
+    const { ctx } = this;
+    if (!pool || ctx.closed || entry.stopping || !ctx.registry.app(entry.handle)) return false;
+    if (reason === 'memory') return entry.devReload ? false : this.reload.replaceOne(pool, entry);
+    const { handle } = entry;
+    if (entry.devReload) {
+      // an old worker of a running reload: the reload forks its replacement and, finding it
+      // gone, moves on
+      entry.stopping = true;
+      handle.forceKill();
+      return true;
+    }
+    // its exit is expected: the lifecycle forks nothing more for it
+    entry.stopping = true;
+    entry.replaced = true;
+    pool.setRefork(handle, false);
+    if (ctx.options.startMode === 'worker_threads') {
+      handle.once('exit', () => {
+        if (!ctx.closed) pool.refork(handle);
+      });
+    } else {
+      pool.forkOne();
+    }
+    handle.forceKill();
+    return true;
+  }
+
   /** No more reforks: the pending ones are cancelled. */
   stop(): void {
     for (const timer of this.#reforkTimers) clearTimeout(timer);

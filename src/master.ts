@@ -33,6 +33,8 @@ import { checkHttpsFiles, checkWorkerFiles } from './option_files.js';
 import { routeStickyConnection, StickyServer } from './sticky.js';
 // types only: src/ops is loaded (require) only when options.status is set
 import type { ClusterStatus, OpsHooks } from './ops/index.js';
+// types only: src/ops/watchdog is loaded only when options.watchdog or options.maxMemory is on
+import type { WatchdogHooks } from './ops/watchdog.js';
 
 /** The seams: tests and embedders replace any of them. */
 export interface MasterDeps {
@@ -56,6 +58,15 @@ export interface MasterEvents extends SupervisorEvents {
 }
 
 export { AGENT_BOOT_GRACE_MS } from './agents.js';
+
+/** Is an inspector open in this process (--inspect, or inspector.open() / SIGUSR1 at run time)? */
+function inspectorOpen(): boolean {
+  try {
+    return (require('node:inspector') as typeof import('node:inspector')).url() !== undefined;
+  } catch {
+    return false;
+  }
+}
 
 const SIGNALS: CloseSignal[] = ['SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGHUP'];
 
@@ -99,6 +110,8 @@ export class Master extends EventEmitter<MasterEvents> {
   #delayTimer: NodeJS.Timeout | undefined;
   /** ops (issue 10): the status server and worker reports; undefined unless options.status. */
   readonly #ops: OpsHooks | undefined;
+  /** The watchdog and memory limit (issue 10); undefined when both are off. */
+  readonly #watchdog: WatchdogHooks | undefined;
 
   constructor(options?: ClusterOptions, deps: Partial<MasterDeps> = {}) {
     super();
@@ -114,6 +127,7 @@ export class Master extends EventEmitter<MasterEvents> {
     try {
       ({ options: resolved, warnings } = normalizeOptions(options, {
         env, cwd, execArgv: deps.execArgv ?? process.execArgv, cpus: (deps.cpus ?? availableCpus)(),
+        inspectorActive: deps.execArgv === undefined && inspectorOpen(),
       }));
       checkHttpsFiles(resolved.https);
       checkWorkerFiles(resolved);
@@ -140,6 +154,21 @@ export class Master extends EventEmitter<MasterEvents> {
         agentPresent: () => this.#agents.present(),
       });
       launcher = this.#ops.observe(launcher);
+    }
+    if (!invalid && (resolved.watchdog || resolved.maxMemory > 0)) {
+      const { createWatchdog, warnHeapFit } = require('./ops/watchdog.js') as typeof import('./ops/watchdog.js');
+      this.#watchdog = createWatchdog({
+        registry: this.registry,
+        logger: this.logger,
+        timeoutMs: resolved.watchdog ? resolved.watchdog.timeout : 0,
+        maxMemory: resolved.maxMemory,
+        threads: resolved.startMode === 'worker_threads',
+        closed: () => this.closed,
+        reloading: () => this.#reload.running,
+        replace: (entry, reason) => this.#apps.replace(entry, reason),
+      });
+      launcher = this.#watchdog.observe(launcher);
+      if (!deps.launcher) warnHeapFit(this.logger, resolved.workers, deps.execArgv ?? process.execArgv, env);
     }
     this.#deps = {
       launcher,
@@ -450,6 +479,7 @@ export class Master extends EventEmitter<MasterEvents> {
     this.#apps.dispose();
     clearTimeout(this.#delayTimer);
     this.#ops?.dispose(); // ops hook: the status server closes with the master
+    this.#watchdog?.dispose();
     this.#host.exit(code);
     // an embedded master whose host does not end the process: stop listening to its signals
     // and parent, so a next Master in the same process is the only one that reacts

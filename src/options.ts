@@ -86,6 +86,17 @@ export interface ClusterOptions {
    * serving meanwhile. Default 0. Env: EGG_CLUSTER_SHUTDOWN_DELAY.
    */
   shutdownDelay?: number | string;
+  /**
+   * A worker that sends no heartbeat (its report) for `timeout` ms is hung and replaced; false
+   * = off. On by default (30000), except in the local env and under an inspector.
+   * Env: EGG_CLUSTER_WATCHDOG_TIMEOUT (ms; 0 or false = off).
+   */
+  watchdog?: { timeout?: number | string } | false | null;
+  /**
+   * Per app worker RSS limit: bytes, or '512MB' / '512M' / '1G' (K/M/G 1024-based); 0 = off.
+   * Env: EGG_CLUSTER_MAX_MEMORY.
+   */
+  maxMemory?: number | string;
   [key: string]: unknown;
 }
 
@@ -135,6 +146,10 @@ export interface ResolvedOptions {
   status?: StatusOptions;
   /** options.shutdownDelay, else EGG_CLUSTER_SHUTDOWN_DELAY, else 0. */
   shutdownDelay: number;
+  /** The watchdog (options.watchdog, else EGG_CLUSTER_WATCHDOG_TIMEOUT); false when off. */
+  watchdog: { timeout: number } | false;
+  /** Bytes; 0 = off. */
+  maxMemory: number;
   /**
    * From EGG_APP_CLOSE_TIMEOUT / EGG_AGENT_CLOSE_TIMEOUT / EGG_MASTER_CLOSE_TIMEOUT, checked at
    * start. Not enumerable: a master-side setting, so it is neither logged with the options nor
@@ -155,6 +170,8 @@ export interface NormalizeContext {
   /** For the reusePort check; default process.version / process.platform. */
   nodeVersion?: string;
   platform?: string;
+  /** The master runs under an inspector opened at run time (inspector.url()); default false. */
+  inspectorActive?: boolean;
 }
 
 export interface Normalized {
@@ -413,6 +430,12 @@ export function normalizeOptions(input: ClusterOptions | undefined, ctx: Normali
     ? settings.shutdownDelay ?? 0
     : toInteger('shutdownDelay', raw.shutdownDelay, 0, MAX_TIMER_MS,
       `a number of milliseconds from 0 to ${MAX_TIMER_MS} (the time the load balancer needs to stop routing here; Kubernetes: about 5000)`);
+  const inspected = [...ctx.execArgv, ...(ctx.env.NODE_OPTIONS ?? '').split(/\s+/)]
+    .some(a => a.includes('--debug') || a.includes('--inspect')) || (ctx.inspectorActive ?? false);
+  // egg's own env rule: EGG_SERVER_ENV, else NODE_ENV test/production, else local
+  const local = env ? env === 'local' : !['test', 'production'].includes(ctx.env.NODE_ENV ?? '');
+  const watchdog = normalizeWatchdog(raw.watchdog, settings, local || inspected);
+  const maxMemory = raw.maxMemory === undefined ? settings.maxMemory ?? 0 : parseMemory(raw.maxMemory, 'options.maxMemory');
   const listeners = startMode === 'worker_threads'
     ? resolveThreadListeners({ sticky, reusePort, port, ports, workers }, warnings, ctx)
     : { ports, workers };
@@ -433,6 +456,8 @@ export function normalizeOptions(input: ClusterOptions | undefined, ctx: Normali
     reusePort,
     startTimeout,
     shutdownDelay,
+    watchdog,
+    maxMemory,
   }, settings) as ResolvedOptions;
   // outside production (local, unittest): replace every worker at once (egg-bin dev reloads
   // after each save); production: one at a time. Not enumerable, as closeTimeouts: a master
@@ -493,6 +518,48 @@ function normalizeStatus(value: unknown, settings: EnvSettings, warnings: string
     host = o.host;
   }
   return { port, host };
+}
+
+export const DEFAULT_WATCHDOG_TIMEOUT = 30_000;
+const WATCHDOG_EXPECTED = 'false, or { timeout: ms } with a whole number of milliseconds from 1000 to 2147483647';
+
+/**
+ * options.watchdog, else EGG_CLUSTER_WATCHDOG_TIMEOUT, else on with 30 s, except in the local
+ * env and under an inspector (a paused debugger is not a hung worker), where it is off unless
+ * set explicitly.
+ */
+function normalizeWatchdog(value: unknown, settings: EnvSettings, offByDefault: boolean): { timeout: number } | false {
+  if (value === undefined) {
+    if (settings.watchdogTimeout !== undefined) return settings.watchdogTimeout === 0 ? false : { timeout: settings.watchdogTimeout };
+    return offByDefault ? false : { timeout: DEFAULT_WATCHDOG_TIMEOUT };
+  }
+  if (value === false) return false;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid('watchdog', WATCHDOG_EXPECTED, value);
+  const o = value as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (key !== 'timeout') throw new InvalidOptionError(`options.watchdog.${key} is not a watchdog setting; use watchdog: { timeout: ms } or false`);
+  }
+  if (o.timeout === undefined) return { timeout: DEFAULT_WATCHDOG_TIMEOUT };
+  return { timeout: toInteger('watchdog.timeout', o.timeout, 1000, MAX_TIMER_MS,
+    'a whole number of milliseconds from 1000 to 2147483647 (workers report every second; use watchdog: false to turn it off)') };
+}
+
+const MEMORY_UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
+
+/** Bytes from 536870912, '512MB', '512M', '1G', '1.5G' (K/M/G are 1024-based, as PM2); 0 = off. */
+export function parseMemory(value: unknown, name: string): number {
+  const fix = 'Use a number of bytes, or a size such as \'512M\', \'512MB\' or \'1G\' (K/M/G are 1024-based); 0 turns it off';
+  if (typeof value === 'number') {
+    if (Number.isSafeInteger(value) && value >= 0) return value;
+  } else if (typeof value === 'string') {
+    const m = /^\s*(\d+(?:\.\d+)?)\s*([KMG]?)B?\s*$/i.exec(value);
+    if (m) {
+      const bytes = Math.floor(Number(m[1]) * MEMORY_UNITS[m[2]!.toUpperCase()]!);
+      if (Number.isSafeInteger(bytes)) return bytes;
+    }
+  }
+  const shown = typeof value === 'string' ? JSON.stringify(value) : describe(value);
+  return (() => { throw new InvalidOptionError(`${name} must be a memory size, got ${shown}. ${fix}`); })();
 }
 
 /** The status server's host when none is given: probes from the same machine or pod only. */
@@ -611,6 +678,10 @@ export interface EnvSettings {
   statusPort?: number;
   statusHost?: string;
   shutdownDelay?: number;
+  /** EGG_CLUSTER_WATCHDOG_TIMEOUT: ms, 0 = off. */
+  watchdogTimeout?: number;
+  /** EGG_CLUSTER_MAX_MEMORY: bytes. */
+  maxMemory?: number;
 }
 
 /**
@@ -660,5 +731,16 @@ export function checkEnv(env: NodeJS.ProcessEnv): EnvSettings {
   }
   const delay = envMs(env, 'EGG_CLUSTER_SHUTDOWN_DELAY', 'the drain starts at once');
   if (delay !== undefined) settings.shutdownDelay = delay;
+  const watchdog = envValue(env, 'EGG_CLUSTER_WATCHDOG_TIMEOUT');
+  if (watchdog !== undefined) {
+    const n = watchdog.trim().toLowerCase() === 'false' ? 0 : /^\d+$/.test(watchdog.trim()) ? Number(watchdog) : Number.NaN;
+    if (!(n === 0 || (n >= 1000 && n <= MAX_TIMER_MS))) {
+      throw invalidEnv('EGG_CLUSTER_WATCHDOG_TIMEOUT', watchdog, `a whole number of milliseconds from 1000 to ${MAX_TIMER_MS}, or 0 / false (off)`,
+        'Set it to a time such as 30000, or unset it for the default (30000, off in the local env)');
+    }
+    settings.watchdogTimeout = n;
+  }
+  const maxMemory = envValue(env, 'EGG_CLUSTER_MAX_MEMORY');
+  if (maxMemory !== undefined) settings.maxMemory = parseMemory(maxMemory, 'environment variable EGG_CLUSTER_MAX_MEMORY');
   return settings;
 }

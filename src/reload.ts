@@ -1,6 +1,6 @@
 import type { AppPool, WorkerHandle } from './launcher/types.js';
 import type { Logger } from './logger.js';
-import type { WorkerRegistry } from './registry.js';
+import type { AppEntry, WorkerRegistry } from './registry.js';
 
 type OnAppStart = (data: { workerId: number }) => void;
 
@@ -71,6 +71,26 @@ export class RollingReload {
   /** Shutdown: a reload waiting for a new worker stops waiting. */
   cancel(): void {
     for (const done of this.#pending) done(undefined);
+  }
+
+  /**
+   * Replace one worker the way a reload does (the memory limit, issue 10): its replacement
+   * listening first, then drain and stop it. False when the replacement did not start (the
+   * old worker keeps serving) or the master closes.
+   */
+  async replaceOne(pool: AppPool, entry: AppEntry): Promise<boolean> {
+    const { registry } = this.deps;
+    entry.devReload = true;
+    pool.setRefork(entry.handle, false);
+    const fresh = await this.#forkOneAndWait(pool);
+    if (!fresh) {
+      if (registry.app(entry.handle)) entry.devReload = false;
+      return false;
+    }
+    if (!registry.app(entry.handle)) return true;
+    entry.stopping = true;
+    await entry.handle.terminate(this.deps.closeTimeoutMs());
+    return true;
   }
 
   async #run(pool: AppPool, workers: number): Promise<void> {
