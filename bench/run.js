@@ -7,7 +7,7 @@
  *
  *   npm run bench                 # build, then the full run (6-10 min on 2 cores)
  *   node bench/run.js --quick     # one round of everything, smaller counts: a smoke test
- *   node bench/run.js --only=startup,recovery   # sections: startup egg3 recovery shutdown messenger sticky
+ *   node bench/run.js --only=startup,recovery   # sections: startup egg3 recovery shutdown messenger sticky ops
  *   node bench/run.js --rounds=9  # rounds per measurement (default 7; egg 3 startup and the heavier sections use 3 at most)
  *   node bench/run.js --early-fork  # adds a prototype column: the floor forking app workers while the agent boots
  *
@@ -29,7 +29,7 @@ const arg = name => (args.find(a => a.startsWith(`--${name}=`)) || '').split('='
 const only = arg('only') ? arg('only').split(',') : undefined;
 const rounds = Number(arg('rounds') || (quick ? 1 : 7));
 const DEADLINE_MS = quick ? 5 * 60_000 : 20 * 60_000;
-const SECTIONS = [ 'startup', 'egg3', 'recovery', 'shutdown', 'messenger', 'sticky' ];
+const SECTIONS = [ 'startup', 'egg3', 'recovery', 'shutdown', 'messenger', 'sticky', 'ops' ];
 const known = [ '--quick', '--early-fork' ];
 for (const a of args) {
   if (!known.includes(a) && !/^--(only|rounds)=/.test(a)) {
@@ -246,6 +246,48 @@ async function stickyRun(impl, name, connections) {
   });
 }
 
+// ---- ops (egg-clutch only: the others have no status server) -----------------------------
+
+const OPS_N = quick ? 200 : 1000;
+const OPS_PATHS = [ '/livez', '/readyz', '/status', '/metrics' ];
+
+/**
+ * The status endpoints' latency while 8 clients load the app port, and the master's RSS with
+ * `status` set and unset (issue 10: unchanged ± 1 MiB when unset).
+ */
+async function opsRun(impl, name) {
+  if (name !== 'egg-clutch') return;
+  for (const withStatus of [ false, true ]) {
+    const port = await freePort();
+    const statusPort = withStatus ? await freePort() : undefined;
+    const options = { ...FAKE, workers: 2, port, manager: name, ...(withStatus ? { status: { port: statusPort } } : {}) };
+    await withCluster(impl, options, async c => {
+      await sleep(300); // the egg-ready handlers run before memory is read
+      record(`ops rss master ${withStatus ? 'set' : 'unset'}`, name, rssMiB(c.child.pid));
+      if (!withStatus) return c.close();
+      let loading = true;
+      const load = Promise.all(Array.from({ length: 8 }, async () => {
+        while (loading) await get(port, '/').catch(() => undefined);
+      }));
+      for (const p of OPS_PATHS) {
+        const times = [];
+        for (let i = 0; i < OPS_N; i++) {
+          const t0 = now();
+          const { status } = await get(statusPort, p);
+          times.push(now() - t0);
+          if (status !== 200) throw new Error(`GET ${p}: ${status}`);
+        }
+        times.sort((a, b) => a - b);
+        record(`ops ${p} p50`, name, times[Math.floor(times.length * 0.5)]);
+        record(`ops ${p} p99`, name, times[Math.floor(times.length * 0.99)]);
+      }
+      loading = false;
+      await load;
+      return c.close();
+    });
+  }
+}
+
 // ---- the table ---------------------------------------------------------------------------
 
 const fmt = (v, unit) => {
@@ -260,7 +302,7 @@ const fmt = (v, unit) => {
 function cell(metric, name, unit, base) {
   const v = median(results[metric]?.[name]);
   const f = median(results[metric]?.floor);
-  if (name === 'floor' || !Number.isFinite(v)) return fmt(v, unit);
+  if (name === 'floor' || !Number.isFinite(v) || !Number.isFinite(f)) return fmt(v, unit);
   if (base === 'plus') return `${fmt(v, unit)} (${v - f >= 0 ? '+' : ''}${(v - f).toFixed(1)})`;
   return `${fmt(v, unit)} (${(v / f).toFixed(2)}×)`;
 }
@@ -305,6 +347,8 @@ function printTable() {
   row('messenger: master CPU per relayed message', 'messenger cpu', 'µs', '');
   row('messenger app → agent → app RTT p50 / p99, 100 B', [ 'rtt p50', 'rtt p99' ], 'ms', 'p99 ≤ 1.2×');
   row('sticky, Connection: close: master CPU per connection', 'sticky cpu', 'µs', '≤ floor');
+  for (const p of OPS_PATHS) row(`status server ${p} p50 / p99 under app load (egg-clutch only)`, [ `ops ${p} p50`, `ops ${p} p99` ], 'ms', '');
+  row('master RSS, status unset / set (egg-clutch only)', [ 'ops rss master unset', 'ops rss master set' ], 'MiB', 'unset: unchanged ± 1 MiB');
   console.log('');
   console.log(`Medians; (×) is the manager ÷ floor, (+) MiB over the floor. Samples per cell: startup ${sample('fake ready w=2')}, `
     + `egg 3 ${sample('egg3 ready w=2')}, recovery ${sample('recovery app')}, in-flight ${sample('close inflight')}, `
@@ -368,6 +412,10 @@ async function main() {
   if (want('sticky')) {
     step('sticky');
     await eachRound(Math.min(rounds, 3), (name, impl) => stickyRun(impl, name, STICKY_N));
+  }
+  if (want('ops')) {
+    step('ops');
+    await eachRound(Math.min(rounds, 3), (name, impl) => opsRun(impl, name));
   }
   printTable();
   console.log(`load average at the end: ${os.loadavg().map(l => l.toFixed(2)).join(' ')}`);
