@@ -117,7 +117,7 @@ describe('watchdog', () => {
   });
 
   test('workers that burn CPU with a loop delay below the timeout are not replaced (bounded run)', T, async t => {
-    const RUN_MS = 10_000;
+    const RUN_MS = 30_000; // the issue's 30 s run
     const BLOCK_MS = 1500;
     const port = await freePort();
     const run = runCluster(fakeApp('w-watchdog', { workers: 2, port, env: 'prod', watchdog: { timeout: TIMEOUT_MS } }),
@@ -131,8 +131,7 @@ describe('watchdog', () => {
     await run.waitForOutput(done, RUN_MS + 20_000, { since });
     const result = await load.stop();
     t.diagnostic(`${RUN_MS / 1000} s of CPU burn in ${BLOCK_MS} ms blocks on both workers (watchdog.timeout ${TIMEOUT_MS} ms): `
-      + `${(run.output.match(/did not answer/g) ?? []).length} replacements; load ${result.ok} ok, ${result.failed} failed; `
-      + 'the 30 s run of the issue is a manual check: set W_BURN_TOTAL_MS and RUN_MS');
+      + `${(run.output.match(/did not answer/g) ?? []).length} replacements; load ${result.ok} ok, ${result.failed} failed`);
     assert.doesNotMatch(run.output, /did not answer/);
     assert.ok(pids.every(isAlive), 'both burning workers still run');
     assert.ok(result.ok > 0);
