@@ -7,7 +7,7 @@
  *
  *   npm run bench                 # build, then the full run (6-10 min on 2 cores)
  *   node bench/run.js --quick     # one round of everything, smaller counts: a smoke test
- *   node bench/run.js --only=startup,recovery   # sections: startup egg3 recovery shutdown messenger sticky ops
+ *   node bench/run.js --only=startup,recovery   # sections: startup egg3 recovery shutdown messenger sticky ops reload
  *   node bench/run.js --rounds=9  # rounds per measurement (default 7; egg 3 startup and the heavier sections use 3 at most)
  *   node bench/run.js --early-fork  # adds a prototype column: the floor forking app workers while the agent boots
  *
@@ -29,7 +29,7 @@ const arg = name => (args.find(a => a.startsWith(`--${name}=`)) || '').split('='
 const only = arg('only') ? arg('only').split(',') : undefined;
 const rounds = Number(arg('rounds') || (quick ? 1 : 7));
 const DEADLINE_MS = quick ? 5 * 60_000 : 20 * 60_000;
-const SECTIONS = [ 'startup', 'egg3', 'recovery', 'shutdown', 'messenger', 'sticky', 'ops' ];
+const SECTIONS = [ 'startup', 'egg3', 'recovery', 'shutdown', 'messenger', 'sticky', 'ops', 'reload' ];
 const known = [ '--quick', '--early-fork' ];
 for (const a of args) {
   if (!known.includes(a) && !/^--(only|rounds)=/.test(a)) {
@@ -288,6 +288,31 @@ async function opsRun(impl, name) {
   }
 }
 
+// ---- reload (egg-clutch and egg-cluster 2.5: the floor has none) ---------------------------
+
+/**
+ * `reload-worker` of 4 egg 3 workers in the unittest env: ms until the 4th new worker has
+ * started (`app_worker#N:PID started at …` with N > 4; both managers log it), i.e. how long
+ * `egg-bin dev` users wait after a save. egg-cluster forks all at once; egg-clutch's default
+ * surge outside production is every worker.
+ */
+async function reloadRun(impl, name) {
+  if (name === 'floor') return;
+  const port = await freePort();
+  await withCluster(impl, { ...EGG3, workers: 4, port, env: 'unittest', manager: name }, async c => {
+    const since = now() - c.t0;
+    c.child.send({ action: 'reload-worker', to: 'master' });
+    const started = new Set();
+    const last = await c.waitFor(e => {
+      const m = e.line && /app_worker#(\d+):\d+ started at/.exec(e.line);
+      if (m && Number(m[1]) > 4) started.add(m[1]);
+      return started.size >= 4;
+    }, { since, timeout: 90_000, what: '4 new app workers started' });
+    record('reload egg3 w=4', name, last.t - since);
+    return c.close();
+  });
+}
+
 // ---- the table ---------------------------------------------------------------------------
 
 const fmt = (v, unit) => {
@@ -348,6 +373,7 @@ function printTable() {
   row('messenger app → agent → app RTT p50 / p99, 100 B', [ 'rtt p50', 'rtt p99' ], 'ms', 'p99 ≤ 1.2×');
   row('sticky, Connection: close: master CPU per connection', 'sticky cpu', 'µs', '≤ floor');
   for (const p of OPS_PATHS) row(`status server ${p} p50 / p99 under app load (egg-clutch only)`, [ `ops ${p} p50`, `ops ${p} p99` ], 'ms', '');
+  row('reload-worker, egg 3, 4 workers, unittest env: until the 4th new worker started', 'reload egg3 w=4', 'ms', '≤ 5 s');
   row('master RSS, status unset / set (egg-clutch only)', [ 'ops rss master unset', 'ops rss master set' ], 'MiB', 'unset: unchanged ± 1 MiB');
   console.log('');
   console.log(`Medians; (×) is the manager ÷ floor, (+) MiB over the floor. Samples per cell: startup ${sample('fake ready w=2')}, `
@@ -412,6 +438,10 @@ async function main() {
   if (want('sticky')) {
     step('sticky');
     await eachRound(Math.min(rounds, 3), (name, impl) => stickyRun(impl, name, STICKY_N));
+  }
+  if (want('reload')) {
+    step('reload, egg 3, 4 workers');
+    await eachRound(Math.min(rounds, 3), (name, impl) => reloadRun(impl, name));
   }
   if (want('ops')) {
     step('ops');
