@@ -9,8 +9,9 @@
  * master calls it at a few points: ready, close begins, each exception check.
  */
 import http from 'node:http';
+import { observeLauncher } from './observe.js';
 import type { AddressInfo } from 'node:net';
-import type { AppPool, Launcher, WorkerHandle, WorkerSpec } from '../launcher/types.js';
+import type { Launcher, WorkerHandle } from '../launcher/types.js';
 import type { Logger } from '../logger.js';
 import type { StatusOptions } from '../options.js';
 import type { WorkerRegistry } from '../registry.js';
@@ -86,24 +87,16 @@ class Ops implements OpsHooks {
   }
 
   observe(launcher: Launcher): Launcher {
-    const observed: Launcher = {
-      forkAgent: (spec: WorkerSpec) => {
-        const agent = launcher.forkAgent(spec);
+    return observeLauncher(launcher, {
+      onAgent: agent => {
         this.#agentForks++;
         this.#counters.trackAgent(agent);
         agent.once('exit', (code, signal) => {
           this.#agentLastExit = exitInfo(code, signal);
         });
-        return agent;
       },
-      startApps: (spec: WorkerSpec, count: number): AppPool => {
-        const pool = launcher.startApps(spec, count);
-        pool.on('fork', handle => this.#onAppFork(handle));
-        return pool;
-      },
-    };
-    if (launcher.killStragglers) observed.killStragglers = () => launcher.killStragglers!();
-    return observed;
+      onApp: handle => this.#onAppFork(handle),
+    });
   }
 
   #onAppFork(handle: WorkerHandle): void {

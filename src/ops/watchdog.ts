@@ -6,7 +6,8 @@
  */
 import fs from 'node:fs';
 import v8 from 'node:v8';
-import type { AppPool, Launcher, WorkerHandle, WorkerSpec } from '../launcher/types.js';
+import { observeLauncher } from './observe.js';
+import type { Launcher, WorkerHandle } from '../launcher/types.js';
 import type { Logger } from '../logger.js';
 import type { AppEntry, WorkerRegistry } from '../registry.js';
 import { REPORT_INTERVAL_MS, isWorkerReport } from '../worker/report.js';
@@ -54,16 +55,7 @@ class Watchdog implements WatchdogHooks {
   }
 
   observe(launcher: Launcher): Launcher {
-    const observed: Launcher = {
-      forkAgent: (spec: WorkerSpec) => launcher.forkAgent(spec),
-      startApps: (spec: WorkerSpec, count: number): AppPool => {
-        const pool = launcher.startApps(spec, count);
-        pool.on('fork', handle => this.#onFork(handle));
-        return pool;
-      },
-    };
-    if (launcher.killStragglers) observed.killStragglers = () => launcher.killStragglers!();
-    return observed;
+    return observeLauncher(launcher, { onApp: handle => this.#onFork(handle) });
   }
 
   #onFork(handle: WorkerHandle): void {
