@@ -88,11 +88,18 @@ export function createAppServer(app: FrameworkInstance, plan: ListenPlan): http.
 /** How long a keep-alive connection must have been idle before a drain ends it. */
 const IDLE_GRACE_MS = 500;
 
+interface SocketState {
+  active: number;
+  served: number;
+  idleSince: number;
+}
+
 export class Drainer {
   readonly #inflight = new Set<ServerResponse>();
   /** Per connection: requests in progress, requests served, and since when it is idle. */
-  readonly #sockets = new Map<Socket, { active: number; served: number; idleSince: number }>();
+  readonly #sockets = new Map<Socket, SocketState>();
   #closing = false;
+  #grace = IDLE_GRACE_MS;
   #idle: (() => void) | undefined;
 
   /**
@@ -108,7 +115,9 @@ export class Drainer {
           if (this.#closing && !this.#sockets.size) this.#idle?.();
         });
       });
-      server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      // first among the 'request' listeners: the app's handler (registered by createServer)
+      // may answer synchronously, and its response must already carry `Connection: close`
+      server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
         if (this.#closing) res.shouldKeepAlive = false;
         this.#inflight.add(res);
         const state = this.#sockets.get(req.socket);
@@ -119,12 +128,23 @@ export class Drainer {
             state.active--;
             state.served++;
             state.idleSince = Date.now();
-            // a keep-alive connection whose response went out before the close: end it now
-            if (this.#closing && state.active === 0 && !req.socket.destroyed) req.socket.end();
+            // a response that went out with keep-alive before the close began: the client may
+            // be sending its next request on this connection right now, and ending it here
+            // would reset that request (ECONNRESET). Treat it as idle: its next request gets
+            // `Connection: close`, or it is ended once idle for the grace.
+            if (this.#closing) this.#endIfIdle(req.socket, state);
           }
         });
       });
     }
+  }
+
+  /** End a connection that served a request and has been idle for the grace (see above). */
+  #endIfIdle(socket: Socket, state: SocketState): void {
+    if (state.active !== 0 || socket.destroyed) return;
+    const idleFor = Date.now() - state.idleSince;
+    if (idleFor >= this.#grace) socket.end();
+    else setTimeout(() => this.#endIfIdle(socket, state), this.#grace - idleFor).unref();
   }
 
   get inflight(): number {
@@ -134,16 +154,10 @@ export class Drainer {
   /** Resolves when every connection has ended, or at `timeoutMs` (then the rest are cut). */
   async drain(timeoutMs: number): Promise<void> {
     this.#closing = true;
+    this.#grace = Math.min(IDLE_GRACE_MS, Math.floor(timeoutMs / 4));
     for (const res of this.#inflight) if (!res.headersSent) res.shouldKeepAlive = false;
-    const grace = Math.min(IDLE_GRACE_MS, Math.floor(timeoutMs / 4));
-    const endIfIdle = (socket: Socket, state: { active: number; served: number; idleSince: number }): void => {
-      if (state.active !== 0 || socket.destroyed) return;
-      const idleFor = Date.now() - state.idleSince;
-      if (idleFor >= grace) socket.end();
-      else setTimeout(() => endIfIdle(socket, state), grace - idleFor).unref();
-    };
     for (const [socket, state] of this.#sockets) {
-      if (state.active === 0 && state.served > 0) endIfIdle(socket, state);
+      if (state.served > 0) this.#endIfIdle(socket, state);
     }
     const deadline = Date.now() + timeoutMs;
     for (const server of this.servers) {
