@@ -42,10 +42,10 @@ export class AppSupervisor {
     ctx.log('[master] start appWorker with args %j (%s)', [argvOptions(ctx.options)], ctx.options.startMode);
     const pool = ctx.launcher.startApps({ options: ctx.options }, ctx.options.workers);
     this.#pool = pool;
-    pool.on('fork', handle => this.#onFork(pool, handle));
+    pool.on('fork', (handle, tag) => this.#onFork(pool, handle, tag));
   }
 
-  #onFork(pool: AppPool, handle: WorkerHandle): void {
+  #onFork(pool: AppPool, handle: WorkerHandle, tag: unknown): void {
     const { ctx } = this;
     if (ctx.closed) {
       // forked while closing (a refork racing the close): stop it
@@ -56,7 +56,7 @@ export class AppSupervisor {
     const entry = ctx.registry.addApp(handle);
     // a worker forked by a reload is not replaced if it cannot start: the reload stops and
     // the old worker keeps its slot (lifecycle.ts has every other rule)
-    entry.reloadFork = this.reload.claimFork(handle);
+    entry.reloadFork = this.reload.claimFork(handle, tag);
     pool.setRefork(handle, this.#reforkable(entry));
     handle.on('message', raw => ctx.route(handle, raw));
     handle.on('listening', address => this.#onListening(handle, address));

@@ -22,6 +22,9 @@ export interface ReloadDeps {
   surge: number;
 }
 
+
+/** A reload lane waiting for the worker its forkOne() forks; also the tag of that fork. */
+type ForkWaiter = (handle: WorkerHandle) => void;
 /**
  * Rolling reload of the app workers (`reload-worker`, SIGUSR2): `surge` lanes at once, each
  * forks a new worker, waits until it listens, then drains and stops one old worker, and takes
@@ -37,7 +40,7 @@ export class RollingReload {
   #again = false;
   readonly #pending = new Set<(result: undefined) => void>();
   /** Lanes waiting for the worker their forkOne() creates, in fork order. */
-  readonly #forkWaiters: Array<(handle: WorkerHandle) => void> = [];
+  readonly #forkWaiters = new Set<ForkWaiter>();
 
   constructor(private readonly deps: ReloadDeps) {}
 
@@ -60,11 +63,10 @@ export class RollingReload {
     });
   }
 
-  /** The pool just forked a worker: was it one this reload asked for? (counted in fork order) */
-  claimFork(handle: WorkerHandle): boolean {
-    const waiter = this.#forkWaiters.shift();
-    if (!waiter) return false;
-    waiter(handle);
+  /** The pool just forked a worker: was it one this reload asked for? (`tag`: forkOne()'s) */
+  claimFork(handle: WorkerHandle, tag: unknown): boolean {
+    if (typeof tag !== 'function' || !this.#forkWaiters.delete(tag as ForkWaiter)) return false;
+    (tag as ForkWaiter)(handle);
     return true;
   }
 
@@ -147,12 +149,14 @@ export class RollingReload {
       const onExit = (): void => done(undefined);
       starts.on('app-start', onStart);
       this.#pending.add(done);
-      // claimFork() hands this lane the fork it caused (forks arrive in the order they were asked)
-      this.#forkWaiters.push(h => {
+      // claimFork() hands this lane the fork it caused, known by the tag: a refork asked for
+      // in the same tick arrives first and is not this lane's
+      const waiter: ForkWaiter = h => {
         handle = h;
         h.once('exit', onExit);
-      });
-      pool.forkOne();
+      };
+      this.#forkWaiters.add(waiter);
+      pool.forkOne(waiter);
     });
   }
 }

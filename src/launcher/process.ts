@@ -251,12 +251,17 @@ class ProcessAppPool extends EventEmitter<AppPoolEvents> implements AppPool {
   #disposed = false;
   /** The workers this pool forked: a second master in the same process has a pool of its own. */
   readonly #mine = new WeakSet<Worker>();
+  /** forkOne()'s tag per worker, until its 'fork' event. */
+  readonly #tags = new WeakMap<Worker, unknown>();
   readonly #onFork: (worker: Worker) => void;
 
-  constructor(onFork: (pool: ProcessAppPool, worker: Worker) => void) {
+  constructor(onFork: (pool: ProcessAppPool, worker: Worker, tag: unknown) => void) {
     super();
     this.#onFork = worker => {
-      if (this.#mine.has(worker)) onFork(this, worker);
+      if (!this.#mine.has(worker)) return;
+      const tag = this.#tags.get(worker);
+      this.#tags.delete(worker);
+      onFork(this, worker, tag);
     };
     cluster.on('fork', this.#onFork);
   }
@@ -285,9 +290,10 @@ class ProcessAppPool extends EventEmitter<AppPoolEvents> implements AppPool {
     logNewWorker(worker, ++this.#reforks);
   }
 
-  forkOne(): void {
+  forkOne(tag?: unknown): void {
     if (this.#disposed) return;
-    this.forking(() => cluster.fork());
+    const worker = this.forking(() => cluster.fork());
+    if (tag !== undefined) this.#tags.set(worker, tag);
   }
 
   dispose(): void {
@@ -336,9 +342,9 @@ export class ProcessLauncher implements Launcher {
   startApps(spec: WorkerSpec, count: number): AppPool {
     const bootstrap = { action: OPTIONS_ACTION, data: encodeOptions(spec.options) };
     let debugOffset = 0;
-    const pool = new ProcessAppPool((self, worker) => {
+    const pool = new ProcessAppPool((self, worker, tag) => {
       const debugPort = spec.options.isDebug ? process.debugPort + ++debugOffset : undefined;
-      self.emit('fork', new ProcessWorkerHandle('app', worker.id, worker.process, debugPort, bootstrap, worker));
+      self.emit('fork', new ProcessWorkerHandle('app', worker.id, worker.process, debugPort, bootstrap, worker), tag);
     });
     pool.forking(() => loadCfork().cfork({
       exec: this.files.app,

@@ -211,25 +211,25 @@ class ThreadAppPool extends EventEmitter<AppPoolEvents> implements AppPool {
    * otherwise the oldest thread is closed gracefully first and the new one takes its port.
    * That port is unserved for the switch; the other ports keep serving.
    */
-  forkOne(): void {
+  forkOne(tag?: unknown): void {
     if (this.#disposed) return;
     if (this.sharedPort) {
-      this.#start(this.ports[0]);
+      this.#start(this.ports[0], tag);
       return;
     }
     if (this.#vacant.length) {
-      this.#start(this.#vacant.shift());
+      this.#start(this.#vacant.shift(), tag);
       return;
     }
     const oldest = [...this.#slots].find(([handle, slot]) => !slot.replacing && handle.isAlive);
     if (!oldest) {
-      this.#start(this.ports[0]);
+      this.#start(this.ports[0], tag);
       return;
     }
     const [handle, slot] = oldest;
     slot.replacing = true;
     void handle.terminate(this.replaceTimeoutMs()).then(() => {
-      if (!this.#disposed) this.#start(slot.port);
+      if (!this.#disposed) this.#start(slot.port, tag);
     });
   }
 
@@ -237,7 +237,7 @@ class ThreadAppPool extends EventEmitter<AppPoolEvents> implements AppPool {
     this.#disposed = true;
   }
 
-  #start(port: number | undefined): void {
+  #start(port: number | undefined, tag?: unknown): void {
     const handle = this.fork(port);
     this.#slots.set(handle, { port, replacing: false });
     // before the master's 'exit' listener (the master gets the handle on the next tick): the
@@ -245,7 +245,7 @@ class ThreadAppPool extends EventEmitter<AppPoolEvents> implements AppPool {
     handle.once('exit', () => this.#onExit(handle));
     // like node:cluster: 'fork' after the caller got the pool and could listen to it; before
     // any message of the thread can arrive (those come from the event loop)
-    process.nextTick(() => this.emit('fork', handle));
+    process.nextTick(() => this.emit('fork', handle, tag));
   }
 
   #onExit(handle: ThreadWorkerHandle): void {

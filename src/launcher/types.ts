@@ -45,7 +45,8 @@ export interface WorkerHandle extends EventEmitter<WorkerHandleEvents> {
 }
 
 export interface AppPoolEvents {
-  fork: [handle: WorkerHandle];
+  /** `tag`: what the forkOne() call that caused this fork was given (undefined for the others). */
+  fork: [handle: WorkerHandle, tag: unknown];
 }
 
 /**
@@ -61,8 +62,11 @@ export interface AppPool extends EventEmitter<AppPoolEvents> {
   setRefork(handle: WorkerHandle, enabled: boolean): void;
   /** Fork the replacement of a worker that died or disconnected (its slot, its port); it arrives as 'fork'. */
   refork(dead: WorkerHandle): void;
-  /** Fork one more app worker with the same settings (rolling reload); it arrives as 'fork'. */
-  forkOne(): void;
+  /**
+   * Fork one more app worker with the same settings (rolling reload); it arrives as 'fork'
+   * with `tag`, so the caller knows its own fork from a refork asked for in the same tick.
+   */
+  forkOne(tag?: unknown): void;
   /** The master is done with the pool: no more forks; listeners it set on shared objects are removed. */
   dispose(): void;
 }

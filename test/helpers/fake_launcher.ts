@@ -183,21 +183,21 @@ export class FakePool extends EventEmitter<AppPoolEvents> implements AppPool {
   }
 
   /** AppPool.forkOne (rolling reload): one more worker with the same settings. */
-  forkOne(): void {
+  forkOne(tag?: unknown): void {
     if (this.disposed) return;
     this.launcher.timeline.push('forkOne');
-    this.fork();
+    this.fork(tag);
   }
 
   dispose(): void {
     this.disposed = true;
   }
 
-  /** Fork one worker now ('fork' is emitted on the next tick). */
-  fork(): FakeWorker {
+  /** Fork one worker now ('fork' is emitted on the next tick, with forkOne()'s tag). */
+  fork(tag?: unknown): FakeWorker {
     const worker = this.launcher.newApp();
     this.workers.push(worker);
-    process.nextTick(() => this.emit('fork', worker));
+    process.nextTick(() => this.emit('fork', worker, tag));
     return worker;
   }
 }

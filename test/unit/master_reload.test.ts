@@ -162,6 +162,29 @@ describe('rolling reload (reload-worker)', () => {
     assert.deepEqual(c.logger.lines('error'), []);
   });
 
+  it('a refork forked in the same tick as a reload lane\'s new worker is not taken for that worker', async () => {
+    const c = await startFakeCluster({ options: { workers: 2, env: 'prod', reload: { surge: 1 } } });
+    const [a, b] = c.launcher.apps as [FakeWorker, FakeWorker];
+    // a dies and is reforked at once; before the next tick (when node:cluster emits 'fork') a
+    // reload forks its first new worker
+    a.die(1);
+    c.host.parentSend({ action: 'reload-worker' });
+    assert.deepEqual(c.launcher.timeline.filter(l => /^(refork|forkOne)/.test(l)), ['refork app#1', 'forkOne']);
+    await flush();
+    const [refork, fresh] = c.launcher.apps.slice(2) as [FakeWorker, FakeWorker];
+    // the reload's own worker listens: the lane goes on and stops one old worker
+    fresh.listen(PORT);
+    await flush();
+    assert.equal(b.terminateCalls.length, 1, 'the lane waited for the refork instead of its own worker');
+    // the refork dies at boot: a quick death, reforked as any other, and the reload goes on
+    refork.die(1);
+    await flush();
+    assert.equal(c.logger.errors('reload stopped').length, 0, c.logger.lines().join('\n'));
+    assert.ok(c.logger.has('[master] reload done, 2 workers'), c.logger.lines().join('\n'));
+    assert.ok(c.logger.lines().some(l => l.startsWith(`[master] app_worker#${refork.id}:${refork.workerId} exit (code: 1, signal: null), refork in `)),
+      c.logger.lines().join('\n'));
+  });
+
   it('production: replaced workers are not reforked', async () => {
     const c = await startFakeCluster({ options: { workers: 2, env: 'prod' } });
     c.host.parentSend({ action: 'reload-worker' });
