@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import http from 'node:http';
-import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import net, { type Socket } from 'node:net';
 import type { FrameworkInstance } from './bootstrap.js';
@@ -65,6 +64,8 @@ export function createAppServer(app: FrameworkInstance, plan: ListenPlan): http.
     secure.key = readPem('key', plan.https.key);
     secure.cert = readPem('cert', plan.https.cert);
     if (plan.https.ca) secure.ca = readPem('ca', plan.https.ca);
+    // loaded only for https: node:https brings tls and crypto (~1 MiB of RSS in every worker)
+    const https = require('node:https') as typeof import('node:https');
     return https.createServer(secure, handler);
   }
   return http.createServer(handler);
