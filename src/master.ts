@@ -3,7 +3,6 @@ import v8 from 'node:v8';
 import { EventEmitter } from 'node:events';
 import { format } from 'node:util';
 import { Ready } from 'get-ready';
-import { detectPort } from 'detect-port';
 import { ClusterStartError, ClusterWorkerExceptionError } from './errors.js';
 import { resolveFramework, type FrameworkInfo } from './framework.js';
 import { HealthCheck } from './health.js';
@@ -18,7 +17,7 @@ import {
 } from './options.js';
 import { normalizeMessage, type Envelope, type ListeningAddress } from './protocol.js';
 import { redactOptions } from './redact.js';
-import { appAddress, enableCompileCache } from './address.js';
+import { appAddress, enableCompileCache, freePort } from './address.js';
 import { logStartup } from './startup_log.js';
 import { warnIfPid1 } from './pid1.js';
 import { stopWorkers } from './shutdown.js';
@@ -174,7 +173,7 @@ export class Master extends EventEmitter<MasterEvents> {
       launcher,
       host,
       logger: this.logger,
-      detectPort: deps.detectPort ?? (() => detectPort()),
+      detectPort: deps.detectPort ?? freePort,
       cpus: deps.cpus ?? availableCpus,
       cwd,
       execArgv: deps.execArgv ?? process.execArgv,
