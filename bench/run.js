@@ -19,7 +19,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 const {
-  Cluster, freePort, rssMiB, cpuMicros, children, get, getJSON, now, sleep,
+  Cluster, freePort, rssMiB, ussMiB, cpuMicros, children, get, getJSON, now, sleep,
 } = require('./harness/cluster');
 
 const root = path.join(__dirname, '..');
@@ -119,6 +119,9 @@ async function startupRun(label, app, workers, impl, name) {
     record(`${label} rss master w=${workers}`, name, rssMiB(c.child.pid));
     if (kids.agent[0]) record(`${label} rss agent w=${workers}`, name, rssMiB(kids.agent[0]));
     if (kids.app.length) record(`${label} rss app w=${workers}`, name, median(kids.app.map(rssMiB)));
+    record(`${label} uss master w=${workers}`, name, ussMiB(c.child.pid));
+    if (kids.agent[0]) record(`${label} uss agent w=${workers}`, name, ussMiB(kids.agent[0]));
+    if (kids.app.length) record(`${label} uss app w=${workers}`, name, median(kids.app.map(ussMiB)));
     const closed = await c.close();
     record(`${label} close idle w=${workers}`, name, closed.ms);
   } finally {
@@ -358,6 +361,8 @@ function printTable() {
   row('master RSS after ready (fake, w=2)', 'fake rss master w=2', 'MiB', '≤ 1.1×');
   row('master RSS after ready (egg 3, w=2)', 'egg3 rss master w=2', 'MiB', '≤ 1.1×');
   row('agent / app worker RSS, fake framework (w=2; MiB over floor)', [ 'fake rss agent w=2', 'fake rss app w=2' ], 'MiB', '≤ floor + 3 MiB', 'plus');
+  row('master private memory (USS; fake, w=2)', 'fake uss master w=2', 'MiB', '');
+  row('agent / app worker private memory (USS; fake, w=2; MiB over floor)', [ 'fake uss agent w=2', 'fake uss app w=2' ], 'MiB', '', 'plus');
   row('agent / app worker RSS, egg 3 (w=2; MiB over floor)', [ 'egg3 rss agent w=2', 'egg3 rss app w=2' ], 'MiB', '', 'plus');
   row('recovery after one SIGKILL, app worker (kill → a new worker serves)', 'recovery app', 'ms', '≤ 1.5×');
   row('recovery, agent (kill → new agent started)', 'recovery agent', 'ms', '≤ 2×');
