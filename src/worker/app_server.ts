@@ -109,7 +109,9 @@ export class Drainer {
    */
   constructor(private readonly servers: http.Server[], private readonly barrier: () => Promise<void> = () => Promise.resolve()) {
     for (const server of servers) {
-      server.on('connection', (socket: Socket) => {
+      // https: a request's socket is the TLS socket, not the TCP one under it
+      const connectionEvent = server instanceof http.Server ? 'connection' : 'secureConnection';
+      server.on(connectionEvent, (socket: Socket) => {
         this.#sockets.set(socket, { active: 0, served: 0, idleSince: 0 });
         socket.once('close', () => {
           this.#sockets.delete(socket);
