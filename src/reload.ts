@@ -22,9 +22,9 @@ export interface ReloadDeps {
   surge: number;
 }
 
-
 /** A reload lane waiting for the worker its forkOne() forks; also the tag of that fork. */
 type ForkWaiter = (handle: WorkerHandle) => void;
+
 /**
  * Rolling reload of the app workers (`reload-worker`, SIGUSR2): `surge` lanes at once, each
  * forks a new worker, waits until it listens, then drains and stops one old worker, and takes
@@ -39,7 +39,7 @@ export class RollingReload {
   #running = false;
   #again = false;
   readonly #pending = new Set<(result: undefined) => void>();
-  /** Lanes waiting for the worker their forkOne() creates, in fork order. */
+  /** Lanes waiting for the worker their forkOne() creates (each is its fork's tag). */
   readonly #forkWaiters = new Set<ForkWaiter>();
 
   constructor(private readonly deps: ReloadDeps) {}
