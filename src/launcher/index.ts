@@ -1,11 +1,9 @@
 import type { Logger } from '../logger.js';
 import type { ResolvedOptions } from '../options.js';
 import { AGENT_WORKER_FILE, APP_WORKER_FILE, ProcessLauncher } from './process.js';
-import { THREAD_FILES, ThreadLauncher } from './threads.js';
 import type { Launcher } from './types.js';
 
 export { ProcessLauncher } from './process.js';
-export { ThreadLauncher } from './threads.js';
 export type { AppPool, Launcher, WorkerHandle, WorkerSpec } from './types.js';
 
 /**
@@ -18,11 +16,14 @@ export function createLauncher(
   logger: Logger,
   log?: (message: string, ...args: unknown[]) => void,
 ): Launcher {
-  const threads = options.startMode === 'worker_threads';
-  const defaults = threads ? THREAD_FILES : { agent: AGENT_WORKER_FILE, app: APP_WORKER_FILE };
   // custom entries (bundles, startup snapshots): they must run egg-clutch's entry, e.g. by
-  // requiring egg-clutch/lib/app_worker.js after their own setup
-  const files = { agent: options.agentWorkerFile ?? defaults.agent, app: options.appWorkerFile ?? defaults.app };
-  if (threads) return new ThreadLauncher({ logger, log, files });
+  // requiring egg-clutch/lib/app_worker.js after their own setup; threads run the same entries
+  const files = { agent: options.agentWorkerFile ?? AGENT_WORKER_FILE, app: options.appWorkerFile ?? APP_WORKER_FILE };
+  if (options.startMode === 'worker_threads') {
+    // loaded only for threads: node:worker_threads and the worker side's IO (~8 ms of a
+    // process-mode master's start)
+    const { ThreadLauncher } = require('./threads.js') as typeof import('./threads.js');
+    return new ThreadLauncher({ logger, log, files });
+  }
   return new ProcessLauncher({ logger, log, files });
 }
