@@ -7,7 +7,7 @@
  *
  *   npm run bench                 # build, then the full run (6-10 min on 2 cores)
  *   node bench/run.js --quick     # one round of everything, smaller counts: a smoke test
- *   node bench/run.js --only=startup,recovery   # sections: startup egg3 recovery shutdown messenger sticky ops reload
+ *   node bench/run.js --only=startup,recovery   # sections: startup egg3 recovery kills shutdown messenger sticky ops reload
  *   node bench/run.js --rounds=9  # rounds per measurement (default 7; egg 3 startup and the heavier sections use 3 at most)
  *   node bench/run.js --early-fork  # adds a prototype column: the floor forking app workers while the agent boots
  *
@@ -15,6 +15,7 @@
  * every run is bounded in time.
  */
 const fs = require('node:fs');
+const http = require('node:http');
 const os = require('node:os');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
@@ -29,7 +30,7 @@ const arg = name => (args.find(a => a.startsWith(`--${name}=`)) || '').split('='
 const only = arg('only') ? arg('only').split(',') : undefined;
 const rounds = Number(arg('rounds') || (quick ? 1 : 7));
 const DEADLINE_MS = quick ? 5 * 60_000 : 20 * 60_000;
-const SECTIONS = [ 'startup', 'egg3', 'recovery', 'shutdown', 'messenger', 'sticky', 'ops', 'reload' ];
+const SECTIONS = [ 'startup', 'egg3', 'recovery', 'kills', 'shutdown', 'messenger', 'sticky', 'ops', 'reload' ];
 const known = [ '--quick', '--early-fork' ];
 for (const a of args) {
   if (!known.includes(a) && !/^--(only|rounds)=/.test(a)) {
@@ -181,6 +182,54 @@ async function recoveryRun(impl, name) {
   });
 }
 
+// ---- repeated SIGKILLs under load ----------------------------------------------------------
+
+/**
+ * 16 keep-alive clients on 2 app workers; every KILL_EVERY_MS one serving app worker gets
+ * SIGKILL, KILLS times. Counts requests answered and failed: a request in flight on a killed
+ * worker fails whatever the manager does; ECONNREFUSED means no worker was listening.
+ */
+async function killsRun(impl, name) {
+  const port = await freePort();
+  await withCluster(impl, { ...FAKE, workers: 2, port, manager: name }, async c => {
+    await sleep(300);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: KILL_CLIENTS });
+    let running = true;
+    let ok = 0;
+    let failed = 0;
+    let refused = 0;
+    const once = () => new Promise(resolve => {
+      const req = http.get({ host: '127.0.0.1', port, path: '/', agent, timeout: 10_000 }, res => {
+        res.resume();
+        res.on('end', () => { if (res.statusCode === 200) ok++; else failed++; resolve(); });
+        res.on('error', () => { failed++; resolve(); });
+      });
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', err => {
+        failed++;
+        if (err.code === 'ECONNREFUSED') refused++;
+        resolve();
+      });
+    });
+    const loops = Array.from({ length: KILL_CLIENTS }, async () => {
+      while (running) await once();
+    });
+    for (let i = 0; i < KILLS; i++) {
+      await sleep(KILL_EVERY_MS);
+      const apps = children(c.child.pid).app;
+      if (apps.length) process.kill(apps[i % apps.length], 'SIGKILL');
+    }
+    await sleep(KILL_EVERY_MS);
+    running = false;
+    await Promise.all(loops);
+    agent.destroy();
+    record('kills ok', name, ok);
+    record('kills failed', name, failed);
+    record('kills refused', name, refused);
+    await c.close();
+  });
+}
+
 // ---- shutdown with requests in flight ----------------------------------------------------
 
 async function inflightRun(impl, name, count, ms) {
@@ -324,13 +373,14 @@ const fmt = (v, unit) => {
   if (unit === 'MiB') return `${v.toFixed(1)} MiB`;
   if (unit === 'µs') return `${v.toFixed(0)} µs`;
   if (unit === '/s') return `${Math.round(v).toLocaleString('en-US')}/s`;
+  if (unit === 'count') return Math.round(v).toLocaleString('en-US');
   return `${v.toFixed(1)}${unit ? ` ${unit}` : ''}`;
 };
 
 function cell(metric, name, unit, base) {
   const v = median(results[metric]?.[name]);
   const f = median(results[metric]?.floor);
-  if (name === 'floor' || !Number.isFinite(v) || !Number.isFinite(f)) return fmt(v, unit);
+  if (name === 'floor' || base === 'raw' || !Number.isFinite(v) || !Number.isFinite(f)) return fmt(v, unit);
   if (base === 'plus') return `${fmt(v, unit)} (${v - f >= 0 ? '+' : ''}${(v - f).toFixed(1)})`;
   return `${fmt(v, unit)} (${(v / f).toFixed(2)}×)`;
 }
@@ -366,6 +416,9 @@ function printTable() {
   row('agent / app worker RSS, egg 3 (w=2; MiB over floor)', [ 'egg3 rss agent w=2', 'egg3 rss app w=2' ], 'MiB', '', 'plus');
   row('recovery after one SIGKILL, app worker (kill → a new worker serves)', 'recovery app', 'ms', '≤ 1.5×');
   row('recovery, agent (kill → new agent started)', 'recovery agent', 'ms', '≤ 2×');
+  row(`${KILLS} SIGKILLs of serving app workers, 1 every ${KILL_EVERY_MS / 1000} s, ${KILL_CLIENTS} keep-alive clients, workers 2: requests answered`, 'kills ok', 'count', '', 'raw');
+  row('… failed (in flight on a killed worker, or refused)', 'kills failed', 'count', '', 'raw');
+  row('… of which ECONNREFUSED (no worker listening)', 'kills refused', 'count', '', 'raw');
   row('SIGTERM → exit, idle (fake, w=2)', 'fake close idle w=2', 'ms', '≤ 1.3×');
   row('SIGTERM → exit, idle (egg 3, w=2)', 'egg3 close idle w=2', 'ms', '');
   if (results['close inflight']) {
@@ -382,7 +435,7 @@ function printTable() {
   row('master RSS, status unset / set (egg-clutch only)', [ 'ops rss master unset', 'ops rss master set' ], 'MiB', 'unset: unchanged ± 1 MiB');
   console.log('');
   console.log(`Medians; (×) is the manager ÷ floor, (+) MiB over the floor. Samples per cell: startup ${sample('fake ready w=2')}, `
-    + `egg 3 ${sample('egg3 ready w=2')}, recovery ${sample('recovery app')}, in-flight ${sample('close inflight')}, `
+    + `egg 3 ${sample('egg3 ready w=2')}, recovery ${sample('recovery app')}, kills ${sample('kills ok')}, in-flight ${sample('close inflight')}, `
     + `messenger ${sample('messenger rate')} clusters × ${RELAY_RUNS} runs of ${RELAY_N} messages and ${RTT_N} round trips, `
     + `sticky ${sample('sticky cpu')} × ${STICKY_N} connections.`);
 }
@@ -393,6 +446,9 @@ const RELAY_N = quick ? 5000 : 20_000;
 const RELAY_RUNS = quick ? 2 : 5;
 const RTT_N = quick ? 500 : 2000;
 const STICKY_N = quick ? 500 : 2000;
+const KILLS = quick ? 3 : 8;
+const KILL_EVERY_MS = 1500;
+const KILL_CLIENTS = 16;
 
 function header() {
   let commit = '';
@@ -431,6 +487,10 @@ async function main() {
   if (want('recovery')) {
     step('recovery');
     await eachRound(rounds, (name, impl) => recoveryRun(impl, name));
+  }
+  if (want('kills')) {
+    step(`${KILLS} SIGKILLs of serving app workers under keep-alive load`);
+    await eachRound(Math.min(rounds, 3), (name, impl) => killsRun(impl, name));
   }
   if (want('shutdown')) {
     step('shutdown with requests in flight');
