@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -137,6 +138,40 @@ describe('process mode: edge cases', () => {
     assert.equal(res.json().encrypted, true);
     assert.equal(res.json().pid, run.appPids[0]);
     await stopGracefully(run);
+  });
+
+  test('https: SIGTERM with an idle keep-alive client ends its connection by the idle grace, not at the drain deadline', T, async t => {
+    const port = await freePort();
+    const dir = appDir('https');
+    const cert = fs.readFileSync(path.join(dir, 'server.crt'));
+    // a 60 s close budget (the worker's drain deadline is ~30 s) and a 60 s keepAliveTimeout:
+    // only the drain's idle grace can end the idle connection within this test's wait
+    const run = runCluster(fakeApp('https', {
+      workers: 1, port, https: { key: path.join(dir, 'server.key'), cert: path.join(dir, 'server.crt') },
+    }), { env: { EGG_APP_CLOSE_TIMEOUT: '60000', HTTPS_KEEP_ALIVE_TIMEOUT_MS: '60000' } });
+    await run.ready();
+    const agent = new https.Agent({ keepAlive: true, ca: cert });
+    try {
+      const { closed } = await new Promise<{ closed: Promise<string | null> }>((resolve, reject) => {
+        https.get(`https://127.0.0.1:${port}/idle`, { agent }, res => {
+          let error: string | null = null;
+          res.socket.on('error', err => { error = (err as NodeJS.ErrnoException).code ?? err.message; });
+          const socketClosed = new Promise<string | null>(done => res.socket.once('close', () => done(error)));
+          res.resume();
+          res.on('end', () => resolve({ closed: socketClosed }));
+        }).on('error', reject);
+      });
+      const sigtermAt = Date.now();
+      run.kill('SIGTERM');
+      // before the Drainer tracked TLS sockets, this idle connection was cut at the ~30 s
+      // deadline: the exit below would time out
+      assert.deepEqual(await run.waitForExit(10_000), { code: 0, signal: null }, run.context());
+      assert.equal(await closed, null, 'the idle connection was ended cleanly');
+      t.diagnostic(`master exited ${Date.now() - sigtermAt} ms after SIGTERM with an idle keep-alive https client`);
+    } finally {
+      agent.destroy();
+    }
+    await assertGone(run.pids, 5000);
   });
 
   test('the parent disconnects after egg-ready (egg-scripts --daemon): the master keeps working', T, async () => {
