@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import {
-  bin, freePort, get, killGroup, killPid, processesWith, assertNoProcessWith, start, tmpHome, toolEnv, waitUntil,
+  EGG3_APP, bin, freePort, get, killGroup, killPid, processesWith, assertNoProcessWith, start, tmpHome, toolEnv, waitUntil,
 } from './_helpers.js';
 
 export interface ScriptsCase {
@@ -16,6 +16,23 @@ export interface ScriptsCase {
   /** Where this app's worker entries are: what the tool's stop greps for in `ps`. */
   workerPath: RegExp;
   textPattern: RegExp;
+}
+
+/** The egg 3 app under egg-scripts 3 (its stop greps `egg-cluster/lib/app_worker.js`, lib/cmd/stop.js). */
+export const EGG3_SCRIPTS: ScriptsCase = {
+  app: EGG3_APP,
+  binName: 'egg-scripts',
+  workerPath: /node_modules\/egg-cluster\/lib\/(app|agent)_worker\.js/,
+  textPattern: /^egg3 compat \(pid \d+\)$/,
+};
+
+/** GET / answers with the app's text and GET /agent round-trips through the agent. */
+export async function assertServes(c: ScriptsCase, port: number): Promise<void> {
+  const res = await get(`http://127.0.0.1:${port}/`);
+  assert.equal(res.status, 200);
+  assert.match(res.body, c.textPattern);
+  const agent = await get(`http://127.0.0.1:${port}/agent`);
+  assert.equal(agent.status, 200, agent.body);
 }
 
 const titleSeq = { n: 0 };
@@ -86,11 +103,7 @@ export async function startServeStop(c: ScriptsCase, t: TestContext, titles: str
   const s = await daemonStart(c, `${path.basename(c.app)}-start`);
   titles.push(s.title);
 
-  const res = await get(`http://127.0.0.1:${s.port}/`);
-  assert.equal(res.status, 200);
-  assert.match(res.body, c.textPattern);
-  const agent = await get(`http://127.0.0.1:${s.port}/agent`);
-  assert.equal(agent.status, 200, agent.body);
+  await assertServes(c, s.port);
 
   const procs = processesWith(`"title":"${s.title}"`);
   const workers = procs.filter(p => c.workerPath.test(p.args));

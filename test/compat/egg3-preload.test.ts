@@ -8,19 +8,13 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  COMPAT_DIR, EGG3_APP, assertInstalled, assertNoProcessWith, assertPidsGone, get, processesWith, removeTmpHomes, tmpHome,
+  COMPAT_DIR, EGG3_APP, assertInstalled, assertNoProcessWith, assertPidsGone, processesWith, removeTmpHomes, tmpHome,
 } from './_helpers.js';
-import { cleanupTitle, daemonStart, daemonStop, type ScriptsCase, type StartExtra } from './_scripts.js';
+import { EGG3_SCRIPTS as egg3, assertServes, cleanupTitle, daemonStart, daemonStop, type StartExtra } from './_scripts.js';
 
 const PRELOAD = path.join(COMPAT_DIR, 'preload', 'otel-like.mjs');
 const DELAY_MS = 300;
 
-const egg3: ScriptsCase = {
-  app: EGG3_APP,
-  binName: 'egg-scripts',
-  workerPath: /node_modules\/egg-cluster\/lib\/(app|agent)_worker\.js/,
-  textPattern: /^egg3 compat \(pid \d+\)$/,
-};
 const titles: string[] = [];
 
 before(() => assertInstalled(EGG3_APP, 'egg-cluster'));
@@ -51,11 +45,7 @@ async function startPreloadedServeStop(t: TestContext, label: string, extra: (ma
   titles.push(s.title);
   t.diagnostic(`egg-scripts start --daemon returned after ${Date.now() - t0} ms`);
 
-  const res = await get(`http://127.0.0.1:${s.port}/`);
-  assert.equal(res.status, 200);
-  assert.match(res.body, egg3.textPattern);
-  const agent = await get(`http://127.0.0.1:${s.port}/agent`);
-  assert.equal(agent.status, 200, agent.body);
+  await assertServes(egg3, s.port);
 
   // master, agent and both app workers carry the title; each of them ran the preload to its end
   const procs = processesWith(`"title":"${s.title}"`);

@@ -1,15 +1,7 @@
 // egg 3 + egg-scripts 3 on egg-clutch: `start --daemon`, serve, `stop --title`.
 import { after, before, test } from 'node:test';
 import { EGG3_APP, assertInstalled, removeTmpHomes } from './_helpers.js';
-import { cleanupTitle, startServeStop, stopFindsWorkersOfHungMaster, type ScriptsCase } from './_scripts.js';
-
-const egg3: ScriptsCase = {
-  app: EGG3_APP,
-  binName: 'egg-scripts',
-  // egg-scripts 3.1.0 lib/cmd/stop.js: appWorkerPath: 'egg-cluster/lib/app_worker.js'
-  workerPath: /node_modules\/egg-cluster\/lib\/(app|agent)_worker\.js/,
-  textPattern: /^egg3 compat \(pid \d+\)$/,
-};
+import { EGG3_SCRIPTS as egg3, cleanupTitle, startServeStop, stopFindsWorkersOfHungMaster } from './_scripts.js';
 const titles: string[] = [];
 
 before(() => assertInstalled(EGG3_APP, 'egg-cluster'));
